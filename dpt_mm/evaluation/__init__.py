@@ -1,0 +1,3 @@
+from . import metrics  # noqa: F401
+
+__all__ = ['metrics']
