@@ -1,1 +1,4 @@
-__all__ = []
+from .dpt_vit import DPTViT
+from .dpt_vit_hybrid import DPTViTHybrid
+
+__all__ = ['DPTViT', 'DPTViTHybrid']

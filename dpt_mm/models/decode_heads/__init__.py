@@ -1,1 +1,4 @@
-__all__ = []
+from .dpt_depth_head import DPTDepthHead
+from .dpt_seg_head import DPTSegHead
+
+__all__ = ['DPTDepthHead', 'DPTSegHead']

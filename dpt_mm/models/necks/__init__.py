@@ -1,1 +1,3 @@
-__all__ = []
+from .dpt_neck import DPTNeck
+
+__all__ = ['DPTNeck']

@@ -1,0 +1,211 @@
+"""Plain ViT backbone with DPT's hooks (ViT-B/16, ViT-L/16)."""
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
+from torch import Tensor
+
+from mmseg.registry import MODELS
+from mmseg.utils import OptMultiConfig
+from ..layers import TransformerBlock, resize_pos_embed
+
+__all__ = ['DPTViT']
+
+HookOutput = Union[Tensor, Tuple[Tensor, Tensor]]
+
+
+class PatchEmbed(nn.Module):
+    """Non-overlapping patches → tokens through a strided conv."""
+
+    def __init__(self, in_channels: int, embed_dims: int,
+                 patch_size: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(in_channels, embed_dims, patch_size,
+                              stride=patch_size)
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int],
+                                          List[Tensor]]:
+        x = self.proj(x)
+        return x.flatten(2).transpose(1, 2), tuple(x.shape[-2:]), []
+
+
+@MODELS.register_module()
+class DPTViT(BaseModule):
+    """Vision Transformer that returns the outputs of DPT's hooked blocks.
+
+    Each hooked block's tokens are returned as a ``(B×D×h×w patch-token map,
+    B×D class token)`` pair, the format of mmseg's
+    ``VisionTransformer(output_cls_token=True)``, so any neck can read them.
+    Position embeddings are resized (bilinear, class token kept) to the
+    input's patch grid, square or not.
+
+    Args:
+        img_size (int | tuple[int, int]): Size the position embeddings were
+            learned at (384 for the published DPT models).
+        patch_size (int): Patch size (16).
+        in_channels (int): Image channels.
+        embed_dims (int): Token width D (768 ViT-B, 1024 ViT-L).
+        num_layers (int): Number of blocks (12 ViT-B, 24 ViT-L).
+        num_heads (int): Attention heads (12 ViT-B, 16 ViT-L).
+        mlp_ratio (float): MLP width / D.
+        qkv_bias (bool): Bias in the qkv projection (True in all published
+            models).
+        norm_eps (float): LayerNorm eps: 1e-6 original DPT/timm, 1e-12
+            Transformers, 1e-5 mmseg's ViT.
+        out_indices (Sequence[int]): 0-based blocks to hook (DPT-B
+            (2, 5, 8, 11), DPT-L (5, 11, 17, 23)).
+        drop_rate (float): Dropout after projections and embeddings.
+        attn_drop_rate (float): Attention dropout.
+        drop_path_rate (float): Stochastic-depth rate of the last block
+            (linearly increasing from 0).
+        with_cp (bool): Gradient checkpointing per block in training.
+        frozen_stages (int): -1 trains all; 0 freezes the embeddings; k > 0
+            also freezes the first k blocks.
+        init_cfg (dict | list[dict], optional): e.g.
+            ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
+    """
+
+    def __init__(self,
+                 img_size: Union[int, Tuple[int, int]] = 384,
+                 patch_size: int = 16,
+                 in_channels: int = 3,
+                 embed_dims: int = 768,
+                 num_layers: int = 12,
+                 num_heads: int = 12,
+                 mlp_ratio: float = 4.0,
+                 qkv_bias: bool = True,
+                 norm_eps: float = 1e-6,
+                 out_indices: Sequence[int] = (2, 5, 8, 11),
+                 drop_rate: float = 0.0,
+                 attn_drop_rate: float = 0.0,
+                 drop_path_rate: float = 0.0,
+                 with_cp: bool = False,
+                 frozen_stages: int = -1,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if isinstance(img_size, int):
+            img_size = (img_size, img_size)
+        if any(s % patch_size for s in img_size):
+            raise ValueError(f'img_size {img_size} must be a multiple of '
+                             f'patch_size {patch_size}')
+        out_indices = tuple(out_indices)
+        bad = [i for i in out_indices if not 0 <= i < num_layers]
+        if bad:
+            raise ValueError(f'out_indices {bad} out of range for '
+                             f'num_layers={num_layers} (0-based)')
+        if not -1 <= frozen_stages <= num_layers:
+            raise ValueError(f'frozen_stages={frozen_stages} must be in '
+                             f'[-1, num_layers={num_layers}]')
+        self.img_size = img_size
+        self.patch_size = patch_size
+        self.embed_dims = embed_dims
+        self.num_layers = num_layers
+        self.out_indices = out_indices
+        self.with_cp = with_cp
+        self.frozen_stages = frozen_stages
+
+        self.patch_embed = self._build_patch_embed(in_channels)
+        self.pos_grid = (img_size[0] // patch_size, img_size[1] // patch_size)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
+        self.pos_embed = nn.Parameter(
+            torch.zeros(1, 1 + self.pos_grid[0] * self.pos_grid[1],
+                        embed_dims))
+        self.drop_after_pos = nn.Dropout(drop_rate)
+        rates = torch.linspace(0, drop_path_rate, num_layers).tolist()
+        self.layers = nn.ModuleList([
+            TransformerBlock(embed_dims, num_heads, mlp_ratio, qkv_bias,
+                             norm_eps, drop_rate, attn_drop_rate, rates[i])
+            for i in range(num_layers)
+        ])
+        self._freeze_stages()
+
+    def _build_patch_embed(self, in_channels: int) -> nn.Module:
+        return PatchEmbed(in_channels, self.embed_dims, self.patch_size)
+
+    def init_weights(self) -> None:
+        """timm ViT init unless ``init_cfg`` loads pretrained weights."""
+        if self.init_cfg is not None:
+            return super().init_weights()
+        trunc_normal_(self.pos_embed, std=0.02)
+        trunc_normal_(self.cls_token, std=0.02)
+        for module in self.layers.modules():
+            if isinstance(module, nn.Linear):
+                trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def _freeze_stages(self) -> None:
+        if self.frozen_stages < 0:
+            return
+        frozen = [self.patch_embed, *self.layers[:self.frozen_stages]]
+        self.cls_token.requires_grad = False
+        self.pos_embed.requires_grad = False
+        for module in frozen:
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'DPTViT':
+        super().train(mode)
+        self._freeze_stages()
+        return self
+
+    def embed(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int],
+                                        List[Tensor]]:
+        """Image → tokens with class token and position embeddings.
+
+        Args:
+            x (Tensor): B×C×H×W normalised image, H and W multiples of the
+                patch size.
+
+        Returns:
+            tuple: B×(1+h·w)×D tokens, the grid (h, w), and any stem feature
+            maps (the hybrid's ResNet stages; empty for a plain ViT).
+        """
+        height, width = x.shape[-2:]
+        if height % self.patch_size or width % self.patch_size:
+            raise ValueError(
+                f'{type(self).__name__}: input {height}×{width} is not a '
+                f'multiple of the patch size {self.patch_size}; resize or pad '
+                '(mmseg: SegDataPreProcessor(size_divisor=32))')
+        tokens, grid, stem_feats = self.patch_embed(x)
+        cls_token = self.cls_token.expand(tokens.shape[0], -1, -1)
+        tokens = torch.cat([cls_token, tokens], dim=1)
+        pos_embed = resize_pos_embed(self.pos_embed, grid, 1, self.pos_grid)
+        return self.drop_after_pos(tokens + pos_embed), grid, stem_feats
+
+    def forward(self, x: Tensor) -> Tuple[HookOutput, ...]:
+        """Args:
+            x (Tensor): B×C×H×W normalised image.
+
+        Returns:
+            tuple: One entry per hook, in order: a ``(B×D×h×w, B×D)`` pair
+            for each hooked block, h = H/16, w = W/16.
+        """
+        tokens, grid, stem_feats = self.embed(x)
+        outs: List[HookOutput] = list(self.stem_outputs(stem_feats))
+        for idx, layer in enumerate(self.layers):
+            if self.with_cp and self.training and tokens.requires_grad:
+                tokens = cp.checkpoint(layer, tokens, use_reentrant=False)
+            else:
+                tokens = layer(tokens)
+            if idx in self.out_indices:
+                outs.append(self._to_map(tokens, grid))
+        return tuple(outs)
+
+    def stem_outputs(self, stem_feats: List[Tensor]) -> List[Tensor]:
+        """Stem feature maps that are hooks too (none for a plain ViT)."""
+        return []
+
+    @staticmethod
+    def _to_map(tokens: Tensor, grid: Tuple[int, int]
+                ) -> Tuple[Tensor, Tensor]:
+        batch, _, dim = tokens.shape
+        feat = tokens[:, 1:].transpose(1, 2).reshape(batch, dim, *grid)
+        return feat, tokens[:, 0]

@@ -1,0 +1,59 @@
+"""DPT semantic segmentation head."""
+from typing import Sequence
+
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from torch import Tensor
+
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.registry import MODELS
+
+__all__ = ['DPTSegHead']
+
+
+@MODELS.register_module()
+class DPTSegHead(BaseDecodeHead):
+    """conv3×3 (no bias) → BN → ReLU → Dropout → conv1×1 → bilinear ×2.
+
+    Reads the finest fused map (1/2 resolution) and returns logits at the
+    input resolution. The auxiliary head of the published models is
+    mmseg's ``FCNHead(num_convs=1, concat_input=False)`` on the same map
+    (Transformers, weight 0.4) or on the penultimate one (paper, 0.2).
+
+    Args:
+        in_channels (int): Fusion width (256).
+        channels (int): Width of the 3×3 conv (256).
+        num_classes (int): Number of classes (150 for ADE20K).
+        dropout_ratio (float): Element-wise dropout before the classifier
+            (0.1; ``nn.Dropout`` as in the originals, not ``Dropout2d``).
+        norm_cfg (dict): Norm after the 3×3 conv (BN; SyncBN multi-GPU).
+        in_index (int): Which neck output to read (0 = finest).
+        **kwargs: Other :class:`BaseDecodeHead` arguments.
+    """
+
+    def __init__(self,
+                 in_channels: int = 256,
+                 channels: int = 256,
+                 dropout_ratio: float = 0.1,
+                 norm_cfg: dict = dict(type='BN', requires_grad=True),
+                 in_index: int = 0,
+                 **kwargs) -> None:
+        super().__init__(in_channels, channels, dropout_ratio=dropout_ratio,
+                         norm_cfg=norm_cfg, in_index=in_index, **kwargs)
+        self.conv = ConvModule(in_channels, channels, 3, padding=1,
+                               conv_cfg=self.conv_cfg, norm_cfg=norm_cfg,
+                               act_cfg=self.act_cfg)
+        self.dropout = nn.Dropout(dropout_ratio) if dropout_ratio > 0 \
+            else None
+
+    def forward(self, inputs: Sequence[Tensor]) -> Tensor:
+        """Args:
+            inputs (Sequence[Tensor]): Neck outputs.
+
+        Returns:
+            Tensor: B×num_classes×H×W logits at the input resolution.
+        """
+        x = self.cls_seg(self.conv(self._transform_inputs(inputs)))
+        return F.interpolate(x, scale_factor=2, mode='bilinear',
+                             align_corners=True)

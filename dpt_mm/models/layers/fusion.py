@@ -1,0 +1,92 @@
+"""DPT fusion: pre-activation residual conv units and fusion blocks."""
+from typing import Optional
+
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import build_norm_layer
+from torch import Tensor
+
+from mmseg.utils import OptConfigType
+
+__all__ = ['ResidualConvUnit', 'FeatureFusionBlock']
+
+
+class ResidualConvUnit(nn.Module):
+    """``x + [BN]conv(ReLU([BN]conv(ReLU(x))))`` with 3×3 convs.
+
+    Args:
+        channels (int): Width.
+        norm_cfg (dict, optional): Norm after each conv (segmentation
+            models use BatchNorm, depth models none).
+        bias (bool, optional): Conv bias; by default only without norm,
+            the rule of the original models.
+    """
+
+    def __init__(self, channels: int, norm_cfg: OptConfigType = None,
+                 bias: Optional[bool] = None) -> None:
+        super().__init__()
+        bias = norm_cfg is None if bias is None else bias
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=bias)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=bias)
+        if norm_cfg is not None:
+            self.norm1 = build_norm_layer(norm_cfg, channels)[1]
+            self.norm2 = build_norm_layer(norm_cfg, channels)[1]
+        else:
+            self.norm1 = self.norm2 = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.conv1(F.relu(x))
+        if self.norm1 is not None:
+            out = self.norm1(out)
+        out = self.conv2(F.relu(out))
+        if self.norm2 is not None:
+            out = self.norm2(out)
+        return out + x
+
+
+class FeatureFusionBlock(nn.Module):
+    """One fusion stage: ``x + RCU1(lateral)`` → RCU2 → ×2 → 1×1 conv.
+
+    Args:
+        channels (int): Fusion width (256 in all published models).
+        with_lateral (bool): Whether a lateral input is fused. The deepest
+            block has none; the originals still carry unused RCU1 weights
+            there, which the converters drop.
+        norm_cfg (dict, optional): Norm inside the residual units.
+        bias (bool, optional): Residual-unit conv bias (see
+            :class:`ResidualConvUnit`).
+        align_corners (bool): Of the ×2 bilinear upsampling (True in DPT).
+    """
+
+    def __init__(self, channels: int, with_lateral: bool = True,
+                 norm_cfg: OptConfigType = None, bias: Optional[bool] = None,
+                 align_corners: bool = True) -> None:
+        super().__init__()
+        self.residual_unit1 = ResidualConvUnit(
+            channels, norm_cfg, bias) if with_lateral else None
+        self.residual_unit2 = ResidualConvUnit(channels, norm_cfg, bias)
+        self.out_conv = nn.Conv2d(channels, channels, 1)
+        self.align_corners = align_corners
+
+    def forward(self, x: Tensor, lateral: Optional[Tensor] = None) -> Tensor:
+        """Args:
+            x (Tensor): B×C×h×w, the deeper stage's output (or the deepest
+                reassembled map for the first block).
+            lateral (Tensor, optional): B×C×h×w reassembled map of this
+                level; resized to ``x`` if an odd grid made sizes differ.
+
+        Returns:
+            Tensor: B×C×2h×2w.
+        """
+        if lateral is not None:
+            if self.residual_unit1 is None:
+                raise ValueError('this fusion block was built without a '
+                                 'lateral input (with_lateral=False)')
+            if lateral.shape[-2:] != x.shape[-2:]:
+                lateral = F.interpolate(lateral, size=x.shape[-2:],
+                                        mode='bilinear', align_corners=False)
+            x = x + self.residual_unit1(lateral)
+        x = self.residual_unit2(x)
+        x = F.interpolate(x, scale_factor=2, mode='bilinear',
+                          align_corners=self.align_corners)
+        return self.out_conv(x)

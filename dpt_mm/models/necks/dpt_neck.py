@@ -1,0 +1,116 @@
+"""DPT neck: reassemble hooked tokens at four resolutions, then fuse."""
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch.nn as nn
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from mmseg.registry import MODELS
+from mmseg.utils import OptConfigType, OptMultiConfig
+from ..layers import FeatureFusionBlock, ReassembleBlock
+
+__all__ = ['DPTNeck']
+
+
+@MODELS.register_module()
+class DPTNeck(BaseModule):
+    """Reassemble + fusion of DPT, task-agnostic.
+
+    Data path per level i (0 = finest): readout → 1×1 conv to
+    ``reassemble_channels[i]`` → resample by ``resample_factors[i]`` → 3×3
+    conv (no bias) to ``channels``. Fusion then runs deepest first:
+    f3 = Fuse(r3), f2 = Fuse(f3, r2), f1 = Fuse(f2, r1), f0 = Fuse(f1, r0),
+    each ending in bilinear ×2 (``align_corners=True``).
+
+    Args:
+        in_channels (int | Sequence[int]): Channels of each backbone output
+            (D for ViT hooks; the hybrid's ResNet maps have 256 and 512).
+        reassemble_channels (Sequence[int]): Channels after the 1×1
+            projection: DPT-B (96, 192, 384, 768), DPT-L (256, 512, 1024,
+            1024), DPT-Hybrid (256, 512, 768, 768).
+        resample_factors (Sequence[float]): (4, 2, 1, 0.5) for 1/16 tokens →
+            1/4, 1/8, 1/16, 1/32.
+        readout_type (str): ``ignore``, ``add`` or ``project``.
+        passthrough_indices (Sequence[int]): Levels whose inputs are already
+            image maps at the right scale and width (the hybrid's ResNet
+            stages, ``(0, 1)``): no readout, projection or resampling.
+        channels (int): Fusion width (256).
+        fusion_norm_cfg (dict, optional): Norm in the residual conv units:
+            ``dict(type='BN')`` (or SyncBN) in segmentation models, None in
+            depth models.
+        fusion_bias (bool, optional): Residual-unit conv bias; default: bias
+            iff no norm (the originals' rule).
+        align_corners (bool): Of the fusion upsampling.
+        init_cfg (dict | list[dict], optional): Initialisation config.
+
+    Inputs are the backbone's tuple: ``(map, class token)`` pairs or plain
+    maps. Outputs are the four fused maps, finest first, at 1/2, 1/4, 1/8
+    and 1/16 of the input, each B×channels×h×w: heads take index 0.
+    """
+
+    def __init__(self,
+                 in_channels: Union[int, Sequence[int]] = 768,
+                 reassemble_channels: Sequence[int] = (96, 192, 384, 768),
+                 resample_factors: Sequence[float] = (4, 2, 1, 0.5),
+                 readout_type: str = 'project',
+                 passthrough_indices: Sequence[int] = (),
+                 channels: int = 256,
+                 fusion_norm_cfg: OptConfigType = None,
+                 fusion_bias: Optional[bool] = None,
+                 align_corners: bool = True,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        num_levels = len(reassemble_channels)
+        if isinstance(in_channels, int):
+            in_channels = [in_channels] * num_levels
+        if not len(in_channels) == len(resample_factors) == num_levels:
+            raise ValueError(
+                'DPTNeck: in_channels, reassemble_channels and '
+                'resample_factors must have one entry per level, got '
+                f'{len(in_channels)}, {num_levels}, {len(resample_factors)}')
+        passthrough = set(passthrough_indices)
+        for i in passthrough:
+            if in_channels[i] != reassemble_channels[i]:
+                raise ValueError(
+                    f'DPTNeck: passthrough level {i} has in_channels '
+                    f'{in_channels[i]} but reassemble_channels '
+                    f'{reassemble_channels[i]}; they must be equal')
+        self.in_channels = tuple(in_channels)
+        self.num_levels = num_levels
+        self.channels = channels
+        self.reassemble_blocks = nn.ModuleList([
+            nn.Identity() if i in passthrough else ReassembleBlock(
+                in_channels[i], reassemble_channels[i], resample_factors[i],
+                readout_type) for i in range(num_levels)
+        ])
+        self.lateral_convs = nn.ModuleList([
+            nn.Conv2d(c, channels, 3, padding=1, bias=False)
+            for c in reassemble_channels
+        ])
+        self.fusion_blocks = nn.ModuleList([
+            FeatureFusionBlock(channels, i < num_levels - 1, fusion_norm_cfg,
+                               fusion_bias, align_corners)
+            for i in range(num_levels)
+        ])
+
+    def forward(self, inputs: Sequence) -> Tuple[Tensor, ...]:
+        """Args:
+            inputs (Sequence): One backbone output per level, finest first.
+
+        Returns:
+            tuple[Tensor]: Fused maps, finest (1/2) first.
+        """
+        if len(inputs) != self.num_levels:
+            raise ValueError(f'DPTNeck expects {self.num_levels} inputs '
+                             f'(one per hook), got {len(inputs)}')
+        laterals = [
+            conv(block(x)) for block, conv, x in zip(
+                self.reassemble_blocks, self.lateral_convs, inputs)
+        ]
+        fused: List[Tensor] = []
+        x = self.fusion_blocks[-1](laterals[-1])
+        fused.append(x)
+        for i in range(self.num_levels - 2, -1, -1):
+            x = self.fusion_blocks[i](x, laterals[i])
+            fused.append(x)
+        return tuple(reversed(fused))
