@@ -1,1 +1,3 @@
-__all__ = []
+from .depth_metric import DPTDepthMetric
+
+__all__ = ['DPTDepthMetric']
