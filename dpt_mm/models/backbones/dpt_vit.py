@@ -64,6 +64,9 @@ class DPTViT(BaseModule):
         with_cp (bool): Gradient checkpointing per block in training.
         frozen_stages (int): -1 trains all; 0 freezes the embeddings; k > 0
             also freezes the first k blocks.
+        output_cls_token (bool): Return ``(map, class token)`` pairs (for
+            DPTNeck's readout); False returns plain B×D×h×w maps, the input
+            of mmseg's ``MultiLevelNeck`` + ``UPerHead``.
         init_cfg (dict | list[dict], optional): e.g.
             ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
     """
@@ -84,6 +87,7 @@ class DPTViT(BaseModule):
                  drop_path_rate: float = 0.0,
                  with_cp: bool = False,
                  frozen_stages: int = -1,
+                 output_cls_token: bool = True,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if isinstance(img_size, int):
@@ -106,6 +110,7 @@ class DPTViT(BaseModule):
         self.out_indices = out_indices
         self.with_cp = with_cp
         self.frozen_stages = frozen_stages
+        self.output_cls_token = output_cls_token
 
         self.patch_embed = self._build_patch_embed(in_channels)
         self.pos_grid = (img_size[0] // patch_size, img_size[1] // patch_size)
@@ -186,7 +191,8 @@ class DPTViT(BaseModule):
 
         Returns:
             tuple: One entry per hook, in order: a ``(B×D×h×w, B×D)`` pair
-            for each hooked block, h = H/16, w = W/16.
+            for each hooked block (just the map if ``output_cls_token`` is
+            False), h = H/16, w = W/16.
         """
         tokens, grid, stem_feats = self.embed(x)
         outs: List[HookOutput] = list(self.stem_outputs(stem_feats))
@@ -203,9 +209,7 @@ class DPTViT(BaseModule):
         """Stem feature maps that are hooks too (none for a plain ViT)."""
         return []
 
-    @staticmethod
-    def _to_map(tokens: Tensor, grid: Tuple[int, int]
-                ) -> Tuple[Tensor, Tensor]:
+    def _to_map(self, tokens: Tensor, grid: Tuple[int, int]) -> HookOutput:
         batch, _, dim = tokens.shape
         feat = tokens[:, 1:].transpose(1, 2).reshape(batch, dim, *grid)
-        return feat, tokens[:, 0]
+        return (feat, tokens[:, 0]) if self.output_cls_token else feat

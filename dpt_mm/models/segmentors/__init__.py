@@ -1,1 +1,3 @@
-__all__ = []
+from .dpt_depth_estimator import DPTDepthEstimator
+
+__all__ = ['DPTDepthEstimator']

@@ -1,0 +1,145 @@
+"""Config loading and registry errors that say what is wrong and where."""
+import difflib
+import os.path as osp
+import re
+from contextlib import contextmanager
+from typing import Iterator, List, Optional, Union
+
+from mmengine.config import Config
+
+__all__ = [
+    'load_config', 'explain_registry_errors', 'close_registry_names',
+    'setup_cli_config'
+]
+
+_NOT_IN_REGISTRY = re.compile(
+    r"(?P<name>[\w.]+) is not in the (?:(?P<scope>[\w]+)::)?(?P<registry>\w+)"
+    r' registry')
+
+
+def load_config(config: Union[str, Config],
+                cfg_options: Optional[dict] = None) -> Config:
+    """Load an mmengine config file and apply ``--cfg-options`` overrides.
+
+    Args:
+        config (str | Config): Path of a ``.py`` config or a loaded Config.
+        cfg_options (dict, optional): Overrides, ``{'a.b': value}``.
+
+    Returns:
+        Config: The merged config.
+
+    Raises:
+        FileNotFoundError: If the path does not exist; the message lists the
+            configs of the same name under ``configs/`` when there are any.
+    """
+    if isinstance(config, Config):
+        cfg = config
+    else:
+        if not osp.isfile(config):
+            raise FileNotFoundError(_missing_config_message(str(config)))
+        cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def _missing_config_message(path: str) -> str:
+    message = f'config file not found: {path}'
+    repo_configs = osp.join(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__)))), 'configs')
+    if osp.isdir(repo_configs):
+        import glob
+        names = sorted(
+            osp.relpath(p, osp.dirname(repo_configs)) for p in glob.glob(
+                osp.join(repo_configs, '**', '*.py'), recursive=True)
+            if '_base_' not in p)
+        close = difflib.get_close_matches(
+            osp.basename(path), [osp.basename(n) for n in names], n=3)
+        if close:
+            matches = [n for n in names if osp.basename(n) in close]
+            message += '; did you mean: ' + ', '.join(matches)
+    return message
+
+
+def close_registry_names(name: str, registry_name: str,
+                         n: int = 5) -> List[str]:
+    """Registered names of mmseg's ``registry_name`` registry close to name.
+
+    Args:
+        name (str): The unknown type name.
+        registry_name (str): e.g. ``'model'``, ``'dataset'``, ``'transform'``.
+        n (int): Maximum number of suggestions.
+
+    Returns:
+        list[str]: Closest registered names, best first.
+    """
+    from mmseg import registry as mmseg_registry
+    candidates = set()
+    for value in vars(mmseg_registry).values():
+        if getattr(value, 'name', None) == registry_name and hasattr(
+                value, 'module_dict'):
+            reg = value
+            while reg is not None:
+                candidates.update(reg.module_dict)
+                reg = reg.parent
+    lowered = {c.lower(): c for c in candidates}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=n,
+                                      cutoff=0.5)
+    return [lowered[c] for c in close]
+
+
+@contextmanager
+def explain_registry_errors() -> Iterator[None]:
+    """Turn mmengine's "X is not in the registry" into an actionable error.
+
+    Re-raises the KeyError with the registry named and the closest
+    registered names, e.g. ``unknown model type 'DPTNek': did you mean
+    DPTNeck?``. Other errors pass through unchanged.
+    """
+    try:
+        yield
+    except KeyError as err:
+        match = _NOT_IN_REGISTRY.search(str(err))
+        if match is None:
+            raise
+        name, registry = match.group('name'), match.group('registry')
+        close = close_registry_names(name, registry)
+        hint = f'did you mean {", ".join(close)}?' if close else \
+            'no similar name is registered'
+        extra = '' if name.count('.') else (
+            " If it comes from another package, add custom_imports="
+            "dict(imports=['that_package']) to the config.")
+        raise KeyError(f'unknown {registry} type {name!r} in the '
+                       f'{match.group("scope") or "mmseg"}::{registry} '
+                       f'registry: {hint}{extra}') from None
+
+
+def setup_cli_config(cfg: Config, config_path: str, work_dir: Optional[str],
+                     launcher: str) -> Config:
+    """Settings shared by ``tools/train.py`` and ``tools/test.py``.
+
+    The work dir is taken from the CLI, then the config, then
+    ``./work_dirs/<config name>``. Distributed runs without CUDA use the
+    gloo backend (NCCL needs GPUs), so ``dist_train.sh`` works on CPU.
+
+    Args:
+        cfg (Config): Loaded config, modified in place.
+        config_path (str): Path the config was loaded from.
+        work_dir (str, optional): ``--work-dir``.
+        launcher (str): ``--launcher``.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config_path))[0])
+    if launcher != 'none':
+        import torch
+        if not torch.cuda.is_available():
+            env_cfg = cfg.setdefault('env_cfg', {})
+            env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    return cfg

@@ -1,0 +1,30 @@
+"""Shared test set-up: offline Hugging Face, mmseg default scope."""
+import os
+
+import pytest
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
+
+import dpt_mm  # noqa: E402,F401  (registers components)
+from mmengine.registry import init_default_scope  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'slow: full-size checks, run with DPT_MM_SLOW=1')
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get('DPT_MM_SLOW') == '1':
+        return
+    skip = pytest.mark.skip(reason='slow: set DPT_MM_SLOW=1 to run')
+    for item in items:
+        if 'slow' in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _mmseg_scope():
+    init_default_scope('mmseg')
+    yield

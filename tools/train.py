@@ -1,0 +1,93 @@
+"""Train a dpt_mm (or any mmseg) model: ``python tools/train.py CONFIG``.
+
+Same flags as mmseg's ``tools/train.py``; ``--resume`` also takes a
+checkpoint path.
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import DictAction
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import dpt_mm  # noqa: E402,F401  (registers components before any build)
+from dpt_mm.utils import (explain_registry_errors, load_config,  # noqa: E402
+                          setup_cli_config)
+from mmseg.registry import RUNNERS  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a DPT model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        const='auto',
+        default=None,
+        help='resume from the latest checkpoint in the work dir, or from '
+        'the given checkpoint')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        default=False,
+        help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings in the config, key=value pairs, e.g. '
+        'train_dataloader.dataset.data_root=data/mine')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def enable_amp(cfg) -> None:
+    """Switch the optimiser wrapper to mixed precision."""
+    wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper in ('AmpOptimWrapper', ) or cfg.optim_wrapper.get('amp'):
+        print_log('AMP training is already enabled in your config.',
+                  logger='current', level=logging.WARNING)
+        return
+    if wrapper == 'OptimWrapper':
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+    else:
+        raise ValueError(
+            f'--amp is supported with OptimWrapper, got {wrapper}; set '
+            'mixed precision in the config instead')
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = load_config(args.config, args.cfg_options)
+    setup_cli_config(cfg, args.config, args.work_dir, args.launcher)
+    if args.amp:
+        enable_amp(cfg)
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    with explain_registry_errors():
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
+            else RUNNERS.build(cfg)
+        runner.train()
+
+
+if __name__ == '__main__':
+    main()
