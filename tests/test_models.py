@@ -284,3 +284,33 @@ def test_depth_slide_inference_really_slides():
         pred = model.predict(x)[0].pred_depth_map.data
     assert pred.shape == (1, 64, 64)
     assert calls == [(32, 32)] * 9
+
+
+def test_seg_and_depth_heads_stacked_on_one_backbone():
+    norm = dict(type='BN')
+    model = MODELS.build(
+        dict(type='DepthSegEstimator',
+             data_preprocessor=dict(PREPROC, seg_pad_val=255),
+             backbone=dict(TINY_VIT),
+             neck=dict(TINY_NECK, fusion_norm_cfg=norm),
+             decode_head=dict(type='DPTSegHead', in_channels=16, channels=16,
+                              num_classes=4, norm_cfg=norm),
+             depth_head=dict(type='DPTDepthHead', in_channels=16, channels=8,
+                             loss_decode=dict(type='DepthSiLogLoss')),
+             test_cfg=dict(mode='whole')))
+    samples = seg_samples(2, (32, 32), 4)
+    for sample, depth in zip(samples, depth_samples(2, (32, 32))):
+        sample.gt_depth_map = depth.gt_depth_map
+    model.train()
+    losses = model(torch.randn(2, 3, 32, 32), samples, mode='loss')
+    assert {'decode.loss_ce', 'depth.loss_silog'} <= set(losses)
+    (losses['decode.loss_ce'] + losses['depth.loss_silog']).backward()
+    assert model.depth_head.conv_seg.weight.grad is not None
+    assert model.decode_head.conv_seg.weight.grad is not None
+    model.eval()
+    with torch.no_grad():
+        logits, depth = model(torch.randn(1, 3, 32, 64), mode='tensor')
+        pred = model.predict(torch.randn(1, 3, 32, 64))[0]
+    assert logits.shape == (1, 4, 32, 64) and depth.shape == (1, 1, 32, 64)
+    assert pred.pred_sem_seg.data.shape == (1, 32, 64)
+    assert pred.pred_depth_map.data.shape == (1, 32, 64)

@@ -1,3 +1,4 @@
+from .depth_seg_estimator import DepthSegEstimator
 from .dpt_depth_estimator import DPTDepthEstimator
 
-__all__ = ['DPTDepthEstimator']
+__all__ = ['DPTDepthEstimator', 'DepthSegEstimator']
