@@ -7,7 +7,7 @@ _base_ = [
     './_base_/schedules/schedule_depth_finetune.py',
     './_base_/default_runtime.py'
 ]
-crop_size = (352, 1216)
+crop_size = (352, 704)  # the crop of _base_/datasets/kitti.py
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(ws_mode='std', ws_eps=1e-5),

@@ -9,7 +9,7 @@ _base_ = [
     './_base_/schedules/schedule_depth_finetune.py',
     './_base_/default_runtime.py'
 ]
-crop_size = (480, 640)
+crop_size = (416, 544)  # the crop of _base_/datasets/nyu.py
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(ws_mode='std', ws_eps=1e-5),
