@@ -1,1 +1,19 @@
-__all__ = []
+from .checkpoint import (TRUST_ENV_VAR, UnsafeCheckpointError,
+                         allowed_checkpoint_globals, load_checkpoint_file,
+                         register_safe_checkpoint_loader)
+from .config import (close_registry_names, explain_registry_errors,
+                     load_config, setup_cli_config)
+from .mmcv_compat import (MissingCompiledOpError, apply_mmcv_compat,
+                          has_compiled_ops)
+
+# `import dpt_mm` imports this package first, so every mmengine checkpoint
+# load of the process (resume, load_from, Pretrained init) is safe from then.
+register_safe_checkpoint_loader()
+
+__all__ = [
+    'TRUST_ENV_VAR', 'UnsafeCheckpointError', 'allowed_checkpoint_globals',
+    'load_checkpoint_file', 'register_safe_checkpoint_loader',
+    'MissingCompiledOpError', 'apply_mmcv_compat', 'close_registry_names',
+    'explain_registry_errors', 'has_compiled_ops', 'load_config',
+    'setup_cli_config'
+]

@@ -1,0 +1,263 @@
+"""Checkpoint loading that never runs code from an untrusted file.
+
+torch >= 2.6 loads with ``weights_only=True`` by default, which refuses the
+few Python objects mmengine pickles into its own checkpoints (the message
+hub's ``HistoryBuffer`` and numpy arrays/scalars), so ``runner.resume`` fails.
+The common fix, ``weights_only=False``, lets a checkpoint run arbitrary code.
+Instead we keep the restricted unpickler and allow exactly the extra globals
+that checkpoints written by our stack (mmengine 0.10 Runner +
+``CheckpointHook``) contain, found by saving a real Runner's checkpoints and
+listing what ``weights_only`` refuses:
+
+* ``mmengine.logging.history_buffer.HistoryBuffer``: message hub scalars;
+* ``builtins.getattr``: how ``HistoryBuffer`` pickles its statistics methods
+  (``getattr(HistoryBuffer, 'mean')``). A raw ``getattr`` would let a crafted
+  file walk to any object (``getattr(getattr, '__self__')`` is ``builtins``),
+  so a stand-in that only resolves those methods is registered instead;
+* ``numpy.ndarray``, ``numpy.dtype``, ``numpy._core.multiarray._reconstruct``
+  and ``numpy._core.multiarray.scalar``: arrays inside ``HistoryBuffer`` and
+  numpy scalars in the runtime info (``eta``, ``best_score``). numpy 1.x
+  spells the module ``numpy.core.multiarray``; both spellings name the same
+  object and are accepted;
+* the dtype classes of bool, integer and float dtypes
+  (``numpy.dtypes.Float64DType``...): never named in the pickle, but the
+  restricted unpickler only restores state (BUILD) into allowlisted types,
+  and a dtype instance's type is its dtype class. Metrics may hand float32
+  or int64 scalars to the message hub, so the whole numeric family is in.
+
+Anything else is refused with :class:`UnsafeCheckpointError`. A trusted file
+holding other objects loads with ``trust=True`` or the environment variable
+``DPT_MM_TRUST_CHECKPOINTS=1``.
+
+:func:`register_safe_checkpoint_loader` (called by ``import dpt_mm``) puts
+this loader behind mmengine's ``CheckpointLoader`` for local paths and
+``http(s)://`` URLs, so ``runner.resume``, ``load_from``,
+``mmengine.runner.load_checkpoint`` and ``init_cfg=dict(type='Pretrained')``
+all use it.
+"""
+import os
+import os.path as osp
+import pickle
+import re
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+import torch
+
+__all__ = [
+    'TRUST_ENV_VAR', 'UnsafeCheckpointError', 'allowed_checkpoint_globals',
+    'load_checkpoint_file', 'register_safe_checkpoint_loader'
+]
+
+TRUST_ENV_VAR = 'DPT_MM_TRUST_CHECKPOINTS'
+
+MapLocation = Union[str, torch.device, Dict[str, str], Callable, None]
+
+# The statistics methods HistoryBuffer registers by default (and pickles).
+_HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+_GLOBAL_PATTERN = re.compile(r'GLOBAL (\S+)')
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint holds a Python object outside the safe-load allowlist."""
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """``getattr`` restricted to what a pickled ``HistoryBuffer`` needs."""
+    from mmengine.logging import HistoryBuffer
+    if obj is HistoryBuffer and name in _HISTORY_BUFFER_METHODS:
+        return getattr(obj, name)
+    target = 'getattr' if obj is _history_buffer_getattr else getattr(
+        obj, '__qualname__', type(obj).__qualname__)
+    # Same wording as torch's refusal (and no spaces in the name) so one
+    # pattern extracts the name.
+    raise pickle.UnpicklingError(
+        f'Unsupported global: GLOBAL builtins.getattr({target},{name!r}) '
+        'was not an allowed global by default.')
+
+
+def allowed_checkpoint_globals() -> List[Tuple[Any, str]]:
+    """The globals, beyond torch's defaults, that safe loading accepts.
+
+    Returns:
+        list[tuple[object, str]]: ``(object, name in the pickle)`` pairs for
+        ``torch.serialization.safe_globals``.
+    """
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy < 1.26 has no ``numpy._core``
+        from numpy.core import multiarray
+    allowed = [
+        (HistoryBuffer, 'mmengine.logging.history_buffer.HistoryBuffer'),
+        (_history_buffer_getattr, 'builtins.getattr'),
+        (np.ndarray, 'numpy.ndarray'),
+        (np.dtype, 'numpy.dtype'),
+    ]
+    for module in ('numpy._core.multiarray', 'numpy.core.multiarray'):
+        allowed.append((multiarray._reconstruct, f'{module}._reconstruct'))
+        allowed.append((multiarray.scalar, f'{module}.scalar'))
+    # Not object, string or structured dtypes: checkpoints never hold them.
+    numeric = np.typecodes['AllInteger'] + np.typecodes['Float'] + '?'
+    for dtype_class in {type(np.dtype(code)) for code in numeric}:
+        allowed.append((dtype_class, f'numpy.dtypes.{dtype_class.__name__}'))
+    return allowed
+
+
+def _trust_requested(trust: bool) -> bool:
+    return trust or os.environ.get(TRUST_ENV_VAR) == '1'
+
+
+def _guarded_load(load: Callable[[bool], Any], source: str,
+                  trust: bool) -> Any:
+    """Run ``load(weights_only)`` safely unless the caller trusts ``source``.
+
+    Args:
+        load (Callable[[bool], Any]): Calls ``torch.load`` (or a wrapper of
+            it) with the given ``weights_only``.
+        source (str): File or URL, for the error message.
+        trust (bool): Unpickle without restriction.
+
+    Returns:
+        Any: The loaded object.
+    """
+    if _trust_requested(trust):
+        return load(False)
+    # A context, not add_safe_globals: the allowlist must not leak into
+    # other torch.load calls of the process.
+    with torch.serialization.safe_globals(allowed_checkpoint_globals()):
+        try:
+            return load(True)
+        except pickle.UnpicklingError as error:
+            found = _GLOBAL_PATTERN.search(str(error))
+            name = found.group(1) if found else 'unknown (see the cause)'
+            if found and '.' not in name.split('(')[0]:
+                name = f'builtins.{name}'  # torch drops the prefix
+            raise UnsafeCheckpointError(
+                f'Refusing to load checkpoint "{source}": it contains the '
+                f'global "{name}", which is not on dpt_mm\'s allowlist of '
+                'types that mmengine checkpoints hold, and unpickling it '
+                'could run arbitrary code. If you trust this file, load it '
+                'with dpt_mm.utils.load_checkpoint_file(path, trust=True) or '
+                f'set the environment variable {TRUST_ENV_VAR}=1.') from error
+
+
+def load_checkpoint_file(path: str,
+                         map_location: MapLocation = 'cpu',
+                         trust: bool = False) -> Any:
+    """Load a local checkpoint without letting it run code.
+
+    The file is read with ``torch.load(weights_only=True)`` plus the globals
+    from :func:`allowed_checkpoint_globals` (what mmengine's own checkpoints
+    contain). The allowlist is active only during this call.
+
+    Trusting a file (full pickle, which can execute code from the file) is
+    opt-in, in one of two ways:
+
+    * ``trust=True`` for this call;
+    * the environment variable ``DPT_MM_TRUST_CHECKPOINTS=1``, which also
+      covers loads that go through mmengine (``resume``, ``load_from``,
+      ``init_cfg=dict(type='Pretrained', ...)``), where no argument can be
+      passed.
+
+    Args:
+        path (str): Checkpoint path; ``~`` is expanded.
+        map_location (str | torch.device | dict | Callable | None): As in
+            :func:`torch.load`. Defaults to ``'cpu'``.
+        trust (bool): Unpickle without restriction. Only for files from a
+            source you trust. Defaults to False.
+
+    Returns:
+        Any: The checkpoint, usually a dict with ``state_dict``.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        UnsafeCheckpointError: The file holds a global outside the allowlist
+            and is not trusted; the message names the file and the global.
+    """
+    path = osp.expanduser(path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path} can not be found.')
+    return _guarded_load(
+        lambda weights_only: torch.load(
+            path, map_location=map_location, weights_only=weights_only),
+        path, trust)
+
+
+def load_from_safe_local(filename: str,
+                         map_location: MapLocation = None) -> Any:
+    """mmengine ``CheckpointLoader`` scheme for local paths.
+
+    The name follows mmengine's ``load_from_<backend>`` convention, which its
+    log message slices.
+
+    Args:
+        filename (str): Local checkpoint path.
+        map_location (str | torch.device | dict | Callable | None): As in
+            :func:`torch.load`.
+
+    Returns:
+        Any: The loaded checkpoint.
+    """
+    return load_checkpoint_file(filename, map_location=map_location)
+
+
+def load_from_safe_http(filename: str,
+                        map_location: MapLocation = None,
+                        model_dir: Optional[str] = None) -> Any:
+    """mmengine ``CheckpointLoader`` scheme for ``http(s)://`` URLs.
+
+    mmengine's own HTTP loader calls ``torch.hub.load_state_dict_from_url``,
+    whose default is ``weights_only=False``: a downloaded file could run
+    code. This one downloads the same way (rank 0 first, into the torch hub
+    cache) and unpickles with the allowlist.
+
+    Args:
+        filename (str): URL of the checkpoint.
+        map_location (str | torch.device | dict | Callable | None): As in
+            :func:`torch.load`.
+        model_dir (str, optional): Download directory. Defaults to the torch
+            hub cache.
+
+    Returns:
+        Any: The loaded checkpoint.
+    """
+    from mmengine.dist import barrier, get_dist_info
+
+    def load(weights_only: bool) -> Any:
+        return torch.hub.load_state_dict_from_url(
+            filename,
+            model_dir=model_dir,
+            map_location=map_location,
+            progress=False,
+            weights_only=weights_only)
+
+    rank, world_size = get_dist_info()
+    # Rank 0 downloads, the others then read its cached copy.
+    if rank == 0:
+        checkpoint = _guarded_load(load, filename, trust=False)
+    if world_size > 1:
+        barrier()
+        if rank > 0:
+            checkpoint = _guarded_load(load, filename, trust=False)
+    return checkpoint
+
+
+def register_safe_checkpoint_loader() -> None:
+    """Route mmengine's local and HTTP checkpoint loading through this module.
+
+    Overrides mmengine's ``''`` (any local path) and ``http://`` /
+    ``https://`` schemes of ``CheckpointLoader``. Other schemes
+    (``open-mmlab://``, ``s3://``...) keep mmengine's loaders, which call
+    ``torch.load`` with torch's own ``weights_only=True`` default. Safe to
+    call more than once.
+    """
+    # Import first: mmengine registers its default schemes at import time
+    # and would refuse them (KeyError) if ours were already in place.
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_from_safe_local, force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=('http://', 'https://'),
+        loader=load_from_safe_http,
+        force=True)
