@@ -17,6 +17,6 @@ model = dict(
         depth_shift=0.00579,
         min_depth=1e-3,
         max_depth=80.0,
-        loss_decode=dict(type='DepthSiLogLoss', max_depth=80.0)))
+        loss_decode=[dict(type='DepthSiLogLoss', max_depth=80.0)]))
 load_from = 'pretrain/dpt_hybrid_midas_mm.pth'
 train_dataloader = dict(batch_size=1)  # 8 GPUs × 1 = batch 8

@@ -54,20 +54,25 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+AMP_WRAPPERS = {
+    'OptimWrapper': 'AmpOptimWrapper',
+    'NonFiniteGuardOptimWrapper': 'NonFiniteGuardAmpOptimWrapper',
+}
+
+
 def enable_amp(cfg) -> None:
-    """Switch the optimiser wrapper to mixed precision."""
+    """Switch the optimiser wrapper to its mixed-precision counterpart."""
     wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-    if wrapper in ('AmpOptimWrapper', ) or cfg.optim_wrapper.get('amp'):
+    if wrapper in AMP_WRAPPERS.values():
         print_log('AMP training is already enabled in your config.',
                   logger='current', level=logging.WARNING)
         return
-    if wrapper == 'OptimWrapper':
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.loss_scale = 'dynamic'
-    else:
+    if wrapper not in AMP_WRAPPERS:
         raise ValueError(
-            f'--amp is supported with OptimWrapper, got {wrapper}; set '
-            'mixed precision in the config instead')
+            f'--amp supports the optimiser wrappers {sorted(AMP_WRAPPERS)}, '
+            f'got {wrapper}; set mixed precision in the config instead')
+    cfg.optim_wrapper.type = AMP_WRAPPERS[wrapper]
+    cfg.optim_wrapper.loss_scale = 'dynamic'
 
 
 def main() -> None:

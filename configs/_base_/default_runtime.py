@@ -20,7 +20,11 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5000,
-                    max_keep_ckpts=3),
+    # Writes to a temporary file, then renames: a run killed mid-save never
+    # leaves a half-written checkpoint as the latest one.
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False,
+                    interval=5000, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
+# Records the current batch's files so that a non-finite loss names them.
+custom_hooks = [dict(type='SampleTrackerHook')]

@@ -8,7 +8,9 @@ data_preprocessor = dict(
     bgr_to_rgb=True,
     pad_val=0,
     seg_pad_val=255,
-    size_divisor=32)
+    # Training pads to the crop size (set `size` in the experiment); test
+    # images are padded to multiples of 32 for the patch grid and fusion.
+    test_cfg=dict(size_divisor=32))
 model = dict(
     type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
