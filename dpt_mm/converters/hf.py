@@ -1,0 +1,617 @@
+"""Transformers DPT (``DPTForDepthEstimation``, ``DPTForSemanticSegmentation``,
+``DPTModel``) → dpt_mm: model config and weights.
+
+Names on the Transformers side (``dpt.encoder.layer.N``, ``neck.convs.i``,
+``neck.fusion_stage.layers.j``...) appear only here. Transformers orders its
+fusion layers deepest first, so its ``fusion_stage.layers.j`` is our
+``fusion_blocks.{n-1-j}``; its fused-map list is deepest first as well, so
+its ``head_in_index=-1`` is our ``in_index=0``.
+
+Transformers is not needed at runtime: a ``config.json`` dict is completed
+with the defaults of ``DPTConfig``/``BitConfig`` 5.24 (tested against the
+installed classes).
+"""
+import copy
+import re
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from .common import Conversion, Drop, Rule, apply_rules
+
+__all__ = [
+    'HF_TASKS', 'convert_hf_state_dict', 'hf_config_to_mm_config',
+    'hf_dataset_meta', 'infer_hf_task', 'map_hf_state_dict',
+    'resolve_hf_config'
+]
+
+# What a saved model holds: depth estimator, segmenter, or bare encoder.
+HF_TASKS = ('depth', 'seg', 'backbone')
+_ARCH_TASKS = {
+    'DPTForDepthEstimation': 'depth',
+    'DPTForSemanticSegmentation': 'seg',
+    'DPTModel': 'backbone',
+}
+
+# DPTConfig 5.24 defaults, for config.json files that omit fields.
+_DPT_DEFAULTS: Dict[str, Any] = dict(
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    hidden_act='gelu',
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0,
+    layer_norm_eps=1e-12,
+    image_size=384,
+    patch_size=16,
+    num_channels=3,
+    is_hybrid=False,
+    qkv_bias=True,
+    backbone_out_indices=[2, 5, 8, 11],
+    readout_type='project',
+    reassemble_factors=[4, 2, 1, 0.5],
+    neck_hidden_sizes=[96, 192, 384, 768],
+    fusion_hidden_size=256,
+    head_in_index=-1,
+    use_batch_norm_in_fusion_residual=False,
+    use_bias_in_fusion_residual=None,
+    add_projection=False,
+    use_auxiliary_head=True,
+    auxiliary_loss_weight=0.4,
+    semantic_loss_ignore_index=255,
+    semantic_classifier_dropout=0.1,
+    backbone_featmap_shape=[1, 1024, 24, 24],
+    neck_ignore_stages=[0, 1],
+    backbone_config=None,
+    backbone=None,
+    id2label={0: 'LABEL_0', 1: 'LABEL_1'},
+)
+# BitConfig 5.24 defaults.
+_BIT_DEFAULTS: Dict[str, Any] = dict(
+    num_channels=3,
+    embedding_size=64,
+    hidden_sizes=[256, 512, 1024, 2048],
+    depths=[3, 4, 6, 3],
+    layer_type='preactivation',
+    hidden_act='relu',
+    global_padding=None,
+    num_groups=32,
+    drop_path_rate=0.0,
+    embedding_dynamic_padding=False,
+    output_stride=32,
+    width_factor=1,
+    out_features=None,
+    out_indices=None,
+)
+# What DPTConfig fills in for a hybrid without an explicit backbone_config.
+_BIT_HYBRID_DEFAULTS: Dict[str, Any] = dict(
+    global_padding='same',
+    layer_type='bottleneck',
+    depths=[3, 4, 9],
+    out_features=['stage1', 'stage2', 'stage3'],
+    embedding_dynamic_padding=True,
+)
+_BIT_OUT_FEATURES = ['stage1', 'stage2', 'stage3']
+
+
+def _to_dict(config: Any) -> Dict[str, Any]:
+    if hasattr(config, 'to_dict'):
+        return config.to_dict()
+    if isinstance(config, Mapping):
+        return copy.deepcopy(dict(config))
+    raise TypeError('hf_config must be a transformers DPTConfig or a '
+                    f'config.json dict, got {type(config).__name__}')
+
+
+def _resolve_bit_config(bit: Optional[Any]) -> Dict[str, Any]:
+    cfg = copy.deepcopy(_BIT_DEFAULTS)
+    cfg.update(copy.deepcopy(_BIT_HYBRID_DEFAULTS) if bit is None else
+               _to_dict(bit))
+    if cfg.get('model_type', 'bit') != 'bit':
+        raise ValueError('DPT-Hybrid needs a BiT backbone_config, got '
+                         f"model_type={cfg['model_type']!r}")
+    if cfg['global_padding'] is not None:
+        cfg['global_padding'] = str(cfg['global_padding']).upper()
+    names = ['stem'] + [f'stage{i + 1}' for i in range(len(cfg['depths']))]
+    if cfg['out_features'] is None and cfg['out_indices'] is not None:
+        cfg['out_features'] = [names[i] for i in cfg['out_indices']]
+    if cfg['out_features'] is None:
+        cfg['out_features'] = [names[-1]]
+    cfg['out_indices'] = [names.index(n) for n in cfg['out_features']]
+    return cfg
+
+
+def resolve_hf_config(hf_config: Any) -> Dict[str, Any]:
+    """Complete a Transformers DPT config into a plain dict.
+
+    Args:
+        hf_config: A ``transformers.DPTConfig`` or the dict of a
+            ``config.json`` (missing fields take the Transformers defaults).
+
+    Returns:
+        dict: Every field the conversion reads; ``backbone_config`` is a
+        completed BiT dict for hybrids, else None.
+    """
+    raw = _to_dict(hf_config)
+    cfg = copy.deepcopy(_DPT_DEFAULTS)
+    cfg.update(raw)
+    if 'id2label' not in raw and raw.get('num_labels') is not None:
+        cfg['id2label'] = {i: f'LABEL_{i}' for i in range(raw['num_labels'])}
+    # config.json stores the class ids as strings.
+    cfg['id2label'] = {int(k): v for k, v in cfg['id2label'].items()}
+    if cfg.get('model_type', 'dpt') != 'dpt':
+        raise ValueError(f"not a DPT config: model_type={cfg['model_type']!r}")
+    if cfg['is_hybrid']:
+        cfg['backbone_config'] = _resolve_bit_config(cfg['backbone_config'])
+    elif cfg['backbone_config'] is not None or cfg.get('backbone'):
+        raise ValueError(
+            'DPT with a separate Transformers backbone (backbone_config with '
+            'is_hybrid=False, e.g. DINOv2 or BEiT in Depth Anything / '
+            'DPT-BEiT) is not supported; dpt_mm converts the ViT and '
+            'ViT-Hybrid encoders only')
+    else:
+        # As DPTConfig: both fields only mean something for hybrids.
+        cfg['neck_ignore_stages'] = []
+        cfg['backbone_featmap_shape'] = None
+    return cfg
+
+
+def infer_hf_task(state_dict: Optional[Mapping[str, Tensor]] = None,
+                  hf_config: Any = None) -> str:
+    """Which Transformers class a checkpoint belongs to.
+
+    The weights decide when given (a segmentation head has a BatchNorm at
+    ``head.head.1``); otherwise the config's ``architectures``.
+
+    Args:
+        state_dict (Mapping, optional): Transformers weights.
+        hf_config: Config, read when ``state_dict`` is None.
+
+    Returns:
+        str: ``'depth'``, ``'seg'`` or ``'backbone'``.
+    """
+    if state_dict is not None:
+        if any(k.startswith('head.head.1.') for k in state_dict):
+            return 'seg'
+        if any(k.startswith('head.') for k in state_dict):
+            return 'depth'
+        return 'backbone'
+    archs = _to_dict(hf_config).get('architectures') or []
+    tasks = {_ARCH_TASKS[a] for a in archs if a in _ARCH_TASKS}
+    if len(tasks) != 1:
+        raise ValueError(
+            f'cannot tell the task from architectures={archs}; expected one '
+            f'of {sorted(_ARCH_TASKS)} (or pass task=...)')
+    return tasks.pop()
+
+
+def _pair(value: Any, name: str) -> List[int]:
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ValueError(f'{name} must be an int or a pair, got {value}')
+        return [int(v) for v in value]
+    return [int(value), int(value)]
+
+
+def _make_div(value: float, divisor: int = 8) -> int:
+    """BiT's channel rounding (``transformers.models.bit.make_div``)."""
+    new_value = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if new_value < 0.9 * value:
+        new_value += divisor
+    return new_value
+
+
+def _check_hybrid(cfg: Dict[str, Any]) -> List[int]:
+    """Validate the BiT settings dpt_mm implements; returns stage widths."""
+    bit = cfg['backbone_config']
+    expected = dict(layer_type='bottleneck', global_padding='SAME',
+                    embedding_dynamic_padding=True, hidden_act='relu')
+    wrong = {k: bit[k] for k, v in expected.items() if bit[k] != v}
+    if wrong:
+        raise ValueError(
+            f'unsupported BiT settings {wrong}: dpt_mm implements the '
+            f'DPT-Hybrid stem only ({expected})')
+    if len(bit['depths']) != 3 or list(
+            bit['out_features']) != _BIT_OUT_FEATURES:
+        raise ValueError(
+            'DPT-Hybrid needs a 3-stage BiT with out_features '
+            f"{_BIT_OUT_FEATURES}, got depths={bit['depths']}, "
+            f"out_features={bit['out_features']}")
+    if bit['output_stride'] < 16:
+        raise ValueError('BiT output_stride < 16 (dilated stages) is not '
+                         'supported')
+    widths = [
+        _make_div(h * bit['width_factor'])
+        for h in bit['hidden_sizes'][:len(bit['depths'])]
+    ]
+    for width in widths:
+        if width % 4 or _make_div(width * 0.25) != width // 4:
+            raise ValueError(
+                f'BiT stage width {width}: its bottleneck width rounds to '
+                f'{_make_div(width * 0.25)} in Transformers, not {width}/4 '
+                'as in dpt_mm; use widths that are multiples of 32')
+    if bit['num_channels'] != cfg['num_channels']:
+        raise ValueError('backbone_config.num_channels differs from '
+                         'num_channels')
+    if list(cfg['neck_ignore_stages']) != [0, 1]:
+        raise ValueError('DPT-Hybrid needs neck_ignore_stages=[0, 1], got '
+                         f"{cfg['neck_ignore_stages']}")
+    if cfg['backbone_featmap_shape'][1] != widths[-1]:
+        raise ValueError(
+            f"backbone_featmap_shape[1]={cfg['backbone_featmap_shape'][1]} "
+            f'must equal the last BiT stage width {widths[-1]}')
+    if cfg['readout_type'] != 'project':
+        raise ValueError('Transformers DPT-Hybrid supports only '
+                         "readout_type='project'")
+    return widths
+
+
+def _fusion_norm_cfg(cfg: Dict[str, Any]) -> Optional[dict]:
+    return dict(type='BN', requires_grad=True) \
+        if cfg['use_batch_norm_in_fusion_residual'] else None
+
+
+def _head_in_index(cfg: Dict[str, Any], num_levels: int) -> int:
+    index = cfg['head_in_index']
+    if not -num_levels <= index < num_levels:
+        raise ValueError(f'head_in_index={index} out of range for '
+                         f'{num_levels} fused maps')
+    # Transformers lists fused maps deepest first; ours are finest first.
+    return num_levels - 1 - index % num_levels
+
+
+def hf_config_to_mm_config(hf_config: Any,
+                           task: Optional[str] = None,
+                           mean: Sequence[float] = (127.5, 127.5, 127.5),
+                           std: Sequence[float] = (127.5, 127.5, 127.5)
+                           ) -> Dict[str, Any]:
+    """An mmseg model config that builds the dpt_mm twin of a Transformers DPT.
+
+    Architecture and numerics follow the Transformers config exactly
+    (LayerNorm eps ``layer_norm_eps``, BiT weight standardisation
+    ``sqrt(var + 1e-8)``, fusion BN/bias flags), so converted weights give
+    the same outputs.
+
+    Args:
+        hf_config: ``transformers.DPTConfig`` or a ``config.json`` dict.
+        task (str, optional): ``'depth'``, ``'seg'`` or ``'backbone'``
+            (a bare ``DPTModel``: a depth model whose neck and head start
+            untrained). Default: from ``architectures``.
+        mean (Sequence[float]): Data-preprocessor mean on 0–255 RGB.
+        std (Sequence[float]): Data-preprocessor std.
+
+    Returns:
+        dict: ``model`` config for ``MODELS.build`` (scope ``mmseg``).
+
+    Raises:
+        ValueError: For settings dpt_mm does not implement (non-GELU
+            activation, separate backbones, other BiT layouts...).
+    """
+    cfg = resolve_hf_config(hf_config)
+    task = task or infer_hf_task(hf_config=hf_config)
+    if task not in HF_TASKS:
+        raise ValueError(f'task must be one of {HF_TASKS}, got {task!r}')
+    if cfg['hidden_act'] != 'gelu':
+        raise ValueError(
+            f"hidden_act={cfg['hidden_act']!r} is not supported: dpt_mm's "
+            "ViT MLP and readout use exact GELU (Transformers 'gelu')")
+    hidden = cfg['hidden_size']
+    if hidden % cfg['num_attention_heads']:
+        raise ValueError('hidden_size must be divisible by '
+                         'num_attention_heads')
+    mlp_ratio = cfg['intermediate_size'] / hidden
+    if int(hidden * mlp_ratio) != cfg['intermediate_size']:
+        raise ValueError(f"intermediate_size={cfg['intermediate_size']} is "
+                         'not representable as an MLP ratio')
+    patch = _pair(cfg['patch_size'], 'patch_size')
+    if patch[0] != patch[1]:
+        raise ValueError(f'non-square patch_size {patch} is not supported')
+    image_size = _pair(cfg['image_size'], 'image_size')
+    num_levels = len(cfg['neck_hidden_sizes'])
+    if len(cfg['reassemble_factors']) != num_levels:
+        raise ValueError('reassemble_factors and neck_hidden_sizes must have '
+                         'the same length')
+    out_indices = list(cfg['backbone_out_indices'])
+    backbone = dict(
+        type='DPTViT',
+        img_size=image_size[0] if image_size[0] == image_size[1] else
+        tuple(image_size),
+        patch_size=patch[0],
+        in_channels=cfg['num_channels'],
+        embed_dims=hidden,
+        num_layers=cfg['num_hidden_layers'],
+        num_heads=cfg['num_attention_heads'],
+        mlp_ratio=mlp_ratio,
+        qkv_bias=cfg['qkv_bias'],
+        norm_eps=cfg['layer_norm_eps'],
+        drop_rate=cfg['hidden_dropout_prob'],
+        attn_drop_rate=cfg['attention_probs_dropout_prob'])
+    if cfg['is_hybrid']:
+        widths = _check_hybrid(cfg)
+        bit = cfg['backbone_config']
+        if num_levels != 4 or len(out_indices) != 4:
+            raise ValueError('DPT-Hybrid needs 4 neck levels and 4 '
+                             'backbone_out_indices (the first two unused)')
+        backbone.update(
+            type='DPTViTHybrid',
+            # Transformers reads only backbone_out_indices[2:] as blocks;
+            # the first two levels are the BiT stage1/stage2 maps.
+            out_indices=tuple(out_indices[2:]),
+            stem_channels=bit['embedding_size'],
+            stem_depths=tuple(bit['depths']),
+            stem_widths=tuple(widths),
+            stem_out_indices=(0, 1),
+            ws_eps=1e-8,
+            ws_mode='var',
+            norm_groups=bit['num_groups'])
+        in_channels = [widths[0], widths[1], hidden, hidden]
+        passthrough = (0, 1)
+    else:
+        if len(out_indices) != num_levels:
+            raise ValueError(
+                f'{len(out_indices)} backbone_out_indices for {num_levels} '
+                'neck levels')
+        backbone['out_indices'] = tuple(out_indices)
+        in_channels = hidden
+        passthrough = ()
+    neck = dict(
+        type='DPTNeck',
+        in_channels=in_channels,
+        reassemble_channels=tuple(cfg['neck_hidden_sizes']),
+        resample_factors=tuple(cfg['reassemble_factors']),
+        readout_type=cfg['readout_type'],
+        passthrough_indices=passthrough,
+        channels=cfg['fusion_hidden_size'],
+        fusion_norm_cfg=_fusion_norm_cfg(cfg),
+        fusion_bias=cfg['use_bias_in_fusion_residual'])
+    fusion = cfg['fusion_hidden_size']
+    in_index = _head_in_index(cfg, num_levels)
+    if task == 'seg':
+        model = _seg_model(cfg, fusion, in_index)
+    else:
+        if cfg['add_projection'] and fusion != 256:
+            raise ValueError('add_projection with fusion_hidden_size != 256 '
+                             'cannot be built by Transformers either (its '
+                             'projection is hard-coded 256 → 256)')
+        model = dict(
+            type='DepthEstimator',
+            decode_head=dict(
+                type='DPTDepthHead',
+                in_channels=fusion,
+                channels=32,
+                mid_channels=fusion // 2,
+                add_projection=cfg['add_projection'],
+                output_mode='inverse_depth',
+                in_index=in_index,
+                align_corners=False))
+    seg_pad_val = 255 if task == 'seg' else 0
+    model.update(
+        data_preprocessor=dict(
+            type='SegDataPreProcessor', mean=list(mean), std=list(std),
+            bgr_to_rgb=True, pad_val=0, seg_pad_val=seg_pad_val,
+            size_divisor=32),
+        backbone=backbone,
+        neck=neck,
+        train_cfg=dict(),
+        test_cfg=dict(mode='whole'))
+    order = ['type', 'data_preprocessor', 'backbone', 'neck', 'decode_head',
+             'auxiliary_head', 'train_cfg', 'test_cfg']
+    return {k: model[k] for k in order if k in model}
+
+
+def _seg_model(cfg: Dict[str, Any], fusion: int,
+               in_index: int) -> Dict[str, Any]:
+    num_classes = len(cfg['id2label'])
+    norm_cfg = dict(type='BN', requires_grad=True)
+    ignore_index = cfg['semantic_loss_ignore_index']
+    model = dict(
+        type='EncoderDecoder',
+        decode_head=dict(
+            type='DPTSegHead',
+            in_channels=fusion,
+            channels=fusion,
+            num_classes=num_classes,
+            dropout_ratio=float(cfg['semantic_classifier_dropout']),
+            norm_cfg=norm_cfg,
+            in_index=in_index,
+            align_corners=False,
+            ignore_index=ignore_index,
+            loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False,
+                             loss_weight=1.0)))
+    if cfg['use_auxiliary_head']:
+        # Transformers feeds its auxiliary head the last (finest) fused
+        # map, the same as the main head: our in_index 0.
+        model['auxiliary_head'] = dict(
+            type='FCNHead',
+            in_channels=fusion,
+            channels=fusion,
+            in_index=0,
+            num_convs=1,
+            kernel_size=3,
+            concat_input=False,
+            dropout_ratio=0.1,
+            num_classes=num_classes,
+            norm_cfg=norm_cfg,
+            align_corners=False,
+            ignore_index=ignore_index,
+            loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False,
+                             loss_weight=float(cfg['auxiliary_loss_weight'])))
+    return model
+
+
+# --------------------------------------------------------------------------
+# weights
+
+_ENC = r'dpt\.encoder\.layer\.(\d+)\.'
+_BIT = r'dpt\.embeddings\.backbone\.bit\.'
+_WB = r'(weight|bias)'
+_BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
+_QKV = r'dpt\.encoder\.layer\.(\d+)\.attention\.attention\.' \
+    r'(query|key|value)\.(weight|bias)'
+
+
+def _hf_rules(num_levels: int, task: str) -> List[Rule]:
+    deepest = Drop('residual_layer1 of the deepest fusion layer: never '
+                   'used by the forward (no lateral input)')
+
+    def fusion_unit(m) -> Any:
+        j, unit, kind, idx, param = m.groups()
+        if j == '0' and unit == '1':
+            return deepest
+        name = 'conv' if kind == 'convolution' else 'norm'
+        return (f'neck.fusion_blocks.{num_levels - 1 - int(j)}.'
+                f'residual_unit{unit}.{name}{idx}.{param}')
+
+    rules = [
+        Rule(r'dpt\.embeddings\.cls_token', 'backbone.cls_token'),
+        Rule(r'dpt\.embeddings\.position_embeddings', 'backbone.pos_embed'),
+        Rule(r'dpt\.embeddings\.patch_embeddings\.projection\.' + _WB,
+             r'backbone.patch_embed.proj.\1'),
+        # Hybrid: 1×1 projection of the BiT 1/16 map, and the BiT trunk.
+        Rule(r'dpt\.embeddings\.projection\.' + _WB,
+             r'backbone.patch_embed.proj.\1'),
+        Rule(_BIT + r'embedder\.convolution\.weight',
+             'backbone.patch_embed.backbone.stem.conv.weight'),
+        Rule(_BIT + r'embedder\.norm\.' + _WB,
+             r'backbone.patch_embed.backbone.stem.norm.\1'),
+        Rule(_BIT + r'encoder\.stages\.(\d+)\.layers\.(\d+)\.'
+             r'(conv[123]|norm[123]|downsample\.conv|downsample\.norm)\.' +
+             _WB, r'backbone.patch_embed.backbone.stages.\1.blocks.\2.\3.\4'),
+        Rule(_ENC + r'layernorm_before\.' + _WB,
+             r'backbone.layers.\1.norm1.\2'),
+        Rule(_ENC + r'attention\.output\.dense\.' + _WB,
+             r'backbone.layers.\1.attn.proj.\2'),
+        Rule(_ENC + r'layernorm_after\.' + _WB,
+             r'backbone.layers.\1.norm2.\2'),
+        Rule(_ENC + r'intermediate\.dense\.' + _WB,
+             r'backbone.layers.\1.mlp.fc1.\2'),
+        Rule(_ENC + r'output\.dense\.' + _WB,
+             r'backbone.layers.\1.mlp.fc2.\2'),
+        Rule(r'dpt\.layernorm\.' + _WB,
+             Drop('final LayerNorm: DPT reads hooked blocks, never the '
+                  'normed last output')),
+        Rule(r'dpt\.pooler\..*', Drop('pooler of DPTModel: unused by DPT')),
+        Rule(r'neck\.reassemble_stage\.readout_projects\.(\d+)\.0\.' + _WB,
+             r'neck.reassemble_blocks.\1.readout.project.0.\2'),
+        Rule(r'neck\.reassemble_stage\.layers\.(\d+)\.projection\.' + _WB,
+             r'neck.reassemble_blocks.\1.projection.\2'),
+        Rule(r'neck\.reassemble_stage\.layers\.(\d+)\.resize\.' + _WB,
+             r'neck.reassemble_blocks.\1.resample.\2'),
+        Rule(r'neck\.convs\.(\d+)\.weight', r'neck.lateral_convs.\1.weight'),
+        Rule(r'neck\.fusion_stage\.layers\.(\d+)\.projection\.' + _WB,
+             lambda m: f'neck.fusion_blocks.{num_levels - 1 - int(m[1])}.'
+             f'out_conv.{m[2]}'),
+        Rule(r'neck\.fusion_stage\.layers\.(\d+)\.residual_layer([12])\.'
+             r'(convolution|batch_norm)([12])\.' + _BN, fusion_unit),
+    ]
+    if task == 'depth':
+        rules += [
+            Rule(r'head\.projection\.' + _WB, r'decode_head.projection.\1'),
+            Rule(r'head\.head\.0\.' + _WB, r'decode_head.conv1.\1'),
+            Rule(r'head\.head\.2\.' + _WB, r'decode_head.conv2.\1'),
+            Rule(r'head\.head\.4\.' + _WB, r'decode_head.conv_seg.\1'),
+        ]
+    elif task == 'seg':
+        rules += [
+            Rule(r'head\.head\.0\.weight', 'decode_head.conv.conv.weight'),
+            Rule(r'head\.head\.1\.' + _BN, r'decode_head.conv.bn.\1'),
+            Rule(r'head\.head\.4\.' + _WB, r'decode_head.conv_seg.\1'),
+            Rule(r'auxiliary_head\.head\.0\.weight',
+                 'auxiliary_head.convs.0.conv.weight'),
+            Rule(r'auxiliary_head\.head\.1\.' + _BN,
+                 r'auxiliary_head.convs.0.bn.\1'),
+            Rule(r'auxiliary_head\.head\.4\.' + _WB,
+                 r'auxiliary_head.conv_seg.\1'),
+        ]
+    return rules
+
+
+def _fuse_qkv(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+    """Concatenate Transformers' query/key/value into timm's fused qkv."""
+    regex = re.compile(_QKV)
+    parts: Dict[tuple, Dict[str, Tensor]] = {}
+    for key, value in state_dict.items():
+        m = regex.fullmatch(key)
+        if m:
+            parts.setdefault((int(m[1]), m[3]), {})[m[2]] = value
+    fused = {}
+    for (layer, param), qkv in sorted(parts.items()):
+        missing = [p for p in ('query', 'key', 'value') if p not in qkv]
+        if missing:
+            raise KeyError(f'layer {layer}: attention {param} lacks '
+                           f'{missing}')
+        # timm's fused layout is [q; k; v] along the output dimension.
+        fused[f'backbone.layers.{layer}.attn.qkv.{param}'] = torch.cat(
+            [qkv['query'], qkv['key'], qkv['value']], dim=0)
+    return fused
+
+
+def map_hf_state_dict(state_dict: Mapping[str, Tensor],
+                      hf_config: Any,
+                      task: Optional[str] = None) -> Conversion:
+    """Rename a Transformers DPT state dict into dpt_mm keys, with a report.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): Weights of
+            ``DPTForDepthEstimation``, ``DPTForSemanticSegmentation`` or
+            ``DPTModel`` (whose keys lack the ``dpt.`` prefix).
+        hf_config: Its ``DPTConfig`` or ``config.json`` dict.
+        task (str, optional): Default: inferred from the keys.
+
+    Returns:
+        Conversion: dpt_mm state dict plus the dropped keys and reasons.
+    """
+    cfg = resolve_hf_config(hf_config)
+    state_dict = dict(state_dict)
+    if not any(k.startswith('dpt.') for k in state_dict) and any(
+            k.startswith(('embeddings.', 'encoder.')) for k in state_dict):
+        # A bare DPTModel saves its own keys without the base prefix.
+        state_dict = {f'dpt.{k}': v for k, v in state_dict.items()}
+    task = task or infer_hf_task(state_dict)
+    qkv_regex = re.compile(_QKV)
+    rest = {k: v for k, v in state_dict.items() if not qkv_regex.fullmatch(k)}
+    result = apply_rules(rest, _hf_rules(len(cfg['neck_hidden_sizes']), task),
+                         'Transformers DPT checkpoint')
+    result.state_dict.update(_fuse_qkv(state_dict))
+    result.num_source = len(state_dict)
+    return result
+
+
+def convert_hf_state_dict(state_dict: Mapping[str, Tensor],
+                          hf_config: Any) -> Dict[str, Tensor]:
+    """Transformers DPT weights → dpt_mm weights (pure function).
+
+    Every key is renamed or dropped on purpose (``dpt.layernorm``, the
+    pooler, the unused ``residual_layer1`` of the deepest fusion layer); an
+    unknown key raises.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): Transformers weights.
+        hf_config: Its ``DPTConfig`` or ``config.json`` dict.
+
+    Returns:
+        dict[str, Tensor]: Weights for the model of
+        :func:`hf_config_to_mm_config`.
+    """
+    return map_hf_state_dict(state_dict, hf_config).state_dict
+
+
+def hf_palette(num_classes: int) -> List[List[int]]:
+    """A fixed colour per class for ``dataset_meta`` (seeded, reproducible).
+    """
+    gen = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (num_classes, 3),
+                         generator=gen).tolist()
+
+
+def hf_dataset_meta(hf_config: Any, task: str) -> Dict[str, Any]:
+    """``dataset_meta`` for the checkpoint: class names from ``id2label``.
+    """
+    cfg = resolve_hf_config(hf_config)
+    if task != 'seg':
+        return dict(classes=('depth', ))
+    id2label = cfg['id2label']
+    classes = tuple(id2label[i] for i in sorted(id2label))
+    return dict(classes=classes, palette=hf_palette(len(classes)))
