@@ -22,6 +22,8 @@ __all__ = ['DPTResize', 'get_dpt_resize_shape', 'RESIZE_METHODS',
 RESIZE_METHODS = ('minimal', 'lower_bound', 'upper_bound')
 INTERPOLATIONS = {
     'nearest': cv2.INTER_NEAREST,
+    # Pixel-centre nearest neighbour, bit-exact with PIL's NEAREST.
+    'nearest_exact': cv2.INTER_NEAREST_EXACT,
     'bilinear': cv2.INTER_LINEAR,
     'bicubic': cv2.INTER_CUBIC,
     'area': cv2.INTER_AREA,
@@ -142,7 +144,8 @@ class DPTResize(BaseTransform):
             ``'lower_bound'`` or ``'upper_bound'``.
         interpolation (str): OpenCV interpolation of the image:
             ``'bicubic'`` (default, ``cv2.INTER_CUBIC``), ``'bilinear'``,
-            ``'area'``, ``'nearest'``, ``'lanczos'``.
+            ``'area'``, ``'nearest'``, ``'nearest_exact'`` (same pixels as
+            PIL's NEAREST), ``'lanczos'``.
         to_float32 (bool): Resize and return the image as float32. Defaults
             to True.
 
