@@ -7,10 +7,14 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 
 import dpt_mm  # noqa: E402,F401  (registers components)
+import torch  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 
 def pytest_configure(config):
+    # The suite's models are tiny: one thread avoids oversubscribing the
+    # cores (2 threads made tiny convs ~70x slower on a loaded 2-core box).
+    torch.set_num_threads(1)
     config.addinivalue_line(
         'markers', 'slow: full-size checks, run with DPT_MM_SLOW=1')
 

@@ -3,6 +3,7 @@
 Same flags as mmseg's ``tools/test.py``.
 """
 import argparse
+import json
 import os
 import os.path as osp
 import sys
@@ -49,6 +50,9 @@ def parse_args() -> argparse.Namespace:
         help='job launcher')
     parser.add_argument(
         '--tta', action='store_true', help='Test time augmentation')
+    parser.add_argument(
+        '--metrics-json',
+        help='also write the evaluation metrics to this JSON file')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -92,7 +96,13 @@ def main() -> None:
     with explain_registry_errors():
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
             else RUNNERS.build(cfg)
-        runner.test()
+        metrics = runner.test()
+    if args.metrics_json:
+        os.makedirs(osp.dirname(osp.abspath(args.metrics_json)),
+                    exist_ok=True)
+        with open(args.metrics_json, 'w') as f:
+            json.dump({k: float(v) for k, v in metrics.items()}, f,
+                      indent=2)
 
 
 if __name__ == '__main__':

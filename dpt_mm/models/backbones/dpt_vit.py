@@ -119,7 +119,10 @@ class DPTViT(BaseModule):
             torch.zeros(1, 1 + self.pos_grid[0] * self.pos_grid[1],
                         embed_dims))
         self.drop_after_pos = nn.Dropout(drop_rate)
-        rates = torch.linspace(0, drop_path_rate, num_layers).tolist()
+        # Linearly increasing stochastic depth (plain Python: no tensor is
+        # made, so the model also builds on the meta device).
+        rates = [drop_path_rate * i / max(num_layers - 1, 1)
+                 for i in range(num_layers)]
         self.layers = nn.ModuleList([
             TransformerBlock(embed_dims, num_heads, mlp_ratio, qkv_bias,
                              norm_eps, drop_rate, attn_drop_rate, rates[i])
