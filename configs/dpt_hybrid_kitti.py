@@ -18,5 +18,10 @@ model = dict(
         min_depth=1e-3,
         max_depth=80.0,
         loss_decode=[dict(type='DepthSiLogLoss', max_depth=80.0)]))
+inference_pipeline = [  # the original model's network input size
+    dict(type='LoadImageFromNDArray'),
+    dict(type='DPTResize', size=(352, 1216), ensure_multiple_of=32),
+    dict(type='PackSegInputs'),
+]
 load_from = 'pretrain/dpt_hybrid_midas_mm.pth'
 train_dataloader = dict(batch_size=1)  # 8 GPUs × 1 = batch 8

@@ -26,5 +26,10 @@ model = dict(
             dict(type='GradientMatchingLoss', alignment='none',
                  target_space='disparity', loss_weight=0.5),
         ]))
+inference_pipeline = [  # the original model's network input size
+    dict(type='LoadImageFromNDArray'),
+    dict(type='DPTResize', size=(480, 640), ensure_multiple_of=32),
+    dict(type='PackSegInputs'),
+]
 load_from = 'pretrain/dpt_hybrid_midas_mm.pth'
 train_dataloader = dict(batch_size=1)  # 8 GPUs × 1 = batch 8

@@ -51,4 +51,9 @@ train_cfg = dict(max_iters=600, val_interval=600)
 default_hooks = dict(
     logger=dict(interval=50),
     checkpoint=dict(interval=600, max_keep_ckpts=1))
+inference_pipeline = [
+    dict(type='LoadImageFromNDArray'),
+    dict(type='DPTResize', size=(96, 128), ensure_multiple_of=32),
+    dict(type='PackSegInputs'),
+]
 randomness = dict(seed=0)

@@ -2,6 +2,9 @@
 # DPTSegHead, FCNHead auxiliary) trained on the toy scenes written in the
 # ADE20K layout by tools/misc/make_toy_data.py. Point data_root at another
 # ADE20K-layout folder with --cfg-options to train on it instead.
+# The scenes hold six ADE20K classes; mmseg's ADE20KDataset remaps them to
+# 0..5 when given that subset as metainfo (drop metainfo and num_classes
+# for all 150 classes).
 _base_ = [
     '../_base_/models/dpt_vit-b16_seg.py', '../_base_/datasets/ade20k.py',
     '../_base_/schedules/schedule_ade20k_240e.py',
@@ -19,8 +22,14 @@ model = dict(
     neck=dict(
         in_channels=64, reassemble_channels=(16, 32, 64, 64), channels=32,
         fusion_norm_cfg=norm_cfg),
-    decode_head=dict(in_channels=32, channels=32, norm_cfg=norm_cfg),
-    auxiliary_head=dict(in_channels=32, channels=32, norm_cfg=norm_cfg))
+    decode_head=dict(in_channels=32, channels=32, num_classes=6,
+                     norm_cfg=norm_cfg),
+    auxiliary_head=dict(in_channels=32, channels=32, num_classes=6,
+                        norm_cfg=norm_cfg))
+metainfo = dict(
+    classes=('wall', 'floor', 'sky', 'cabinet', 'plate', 'tree'),
+    palette=[[120, 120, 120], [80, 50, 50], [6, 230, 230], [224, 5, 255],
+             [0, 255, 184], [4, 200, 3]])  # ADE20K colours
 train_pipeline = [
     dict(type='LoadImageChecked'),
     dict(type='LoadAnnotations'),
@@ -38,10 +47,12 @@ test_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=8, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+    dataset=dict(data_root=data_root, metainfo=metainfo,
+                 pipeline=train_pipeline))
 val_dataloader = dict(
     num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, pipeline=test_pipeline))
+    dataset=dict(data_root=data_root, metainfo=metainfo,
+                 pipeline=test_pipeline))
 test_dataloader = val_dataloader
 # From scratch in minutes: AdamW at a higher lr than the paper's fine-tuning.
 optim_wrapper = dict(
@@ -54,4 +65,9 @@ train_cfg = dict(max_iters=600, val_interval=600)
 default_hooks = dict(
     logger=dict(interval=50),
     checkpoint=dict(interval=600, max_keep_ckpts=1))
+inference_pipeline = [
+    dict(type='LoadImageFromNDArray'),
+    dict(type='DPTResize', size=(96, 128), ensure_multiple_of=32),
+    dict(type='PackSegInputs'),
+]
 randomness = dict(seed=0)

@@ -49,3 +49,10 @@ model = dict(
         ]),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
+# tools/infer.py and dpt_mm.apis: the published models' preprocessing (keep
+# the aspect ratio, sides multiples of 32 around 384, bicubic).
+inference_pipeline = [
+    dict(type='LoadImageFromNDArray'),
+    dict(type='DPTResize', size=384, ensure_multiple_of=32),
+    dict(type='PackSegInputs'),
+]

@@ -61,3 +61,10 @@ model = dict(
             type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.2)),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
+# tools/infer.py and dpt_mm.apis: the published segmentation models run at
+# 480 (keep the aspect ratio, sides multiples of 32, bicubic).
+inference_pipeline = [
+    dict(type='LoadImageFromNDArray'),
+    dict(type='DPTResize', size=480, ensure_multiple_of=32),
+    dict(type='PackSegInputs'),
+]
