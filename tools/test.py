@@ -13,8 +13,9 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import dpt_mm  # noqa: E402,F401
-from dpt_mm.utils import (explain_registry_errors, load_config,  # noqa: E402
-                          setup_cli_config)
+from dpt_mm.utils import (check_data_paths,  # noqa: E402
+                          check_model_config, explain_registry_errors,
+                          load_config, setup_cli_config)
 from mmseg.registry import RUNNERS  # noqa: E402
 
 
@@ -81,6 +82,8 @@ def main() -> None:
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args.config, args.cfg_options)
+    check_model_config(cfg.get('model'))  # fail before any work dir or log
+    check_data_paths(cfg, 'test')
     setup_cli_config(cfg, args.config, args.work_dir, args.launcher)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:

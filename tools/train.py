@@ -15,8 +15,9 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import dpt_mm  # noqa: E402,F401  (registers components before any build)
-from dpt_mm.utils import (explain_registry_errors, load_config,  # noqa: E402
-                          setup_cli_config)
+from dpt_mm.utils import (check_data_paths,  # noqa: E402
+                          check_model_config, explain_registry_errors,
+                          load_config, setup_cli_config)
 from mmseg.registry import RUNNERS  # noqa: E402
 
 
@@ -78,6 +79,8 @@ def enable_amp(cfg) -> None:
 def main() -> None:
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options)
+    check_model_config(cfg.get('model'))  # fail before any work dir or log
+    check_data_paths(cfg, 'train')
     setup_cli_config(cfg, args.config, args.work_dir, args.launcher)
     if args.amp:
         enable_amp(cfg)

@@ -47,7 +47,7 @@ from mmseg.utils import get_classes, get_palette
 from ..converters.common import (CheckpointMismatchError, load_converted,
                                  unwrap_state_dict)
 from ..datasets.transforms.loading import load_image_checked
-from ..utils import load_checkpoint_file, load_config
+from ..utils import check_model_config, load_checkpoint_file, load_config
 from ..visualization.render import default_palette
 
 __all__ = [
@@ -211,6 +211,7 @@ def init_model(config: Union[str, Path, Config],
         if isinstance(cfg.model.get(part), dict):
             cfg.model[part].pop('init_cfg', None)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
+    check_model_config(cfg.model)  # EncoderDecoder configs too
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
     meta = None
     if checkpoint is not None:

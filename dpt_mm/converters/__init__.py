@@ -14,6 +14,11 @@ from .original import (ORIGINAL_VARIANTS, check_original_numerics,
                        convert_original_state_dict, guess_variant,
                        map_original_state_dict,
                        resolve_model_config, variant_config_path)
+from .timm import (TIMM_PRETRAIN_FILES, TIMM_VARIANTS, TimmConversion,
+                   build_backbone_skeleton, check_backbone_weights,
+                   convert_timm_state_dict, guess_timm_variant,
+                   load_backbone_checkpoint, map_timm_state_dict,
+                   timm_backbone_config, timm_vit_rules)
 
 __all__ = [
     'CheckpointMismatchError', 'Conversion', 'ORIGINAL_VARIANTS',
@@ -22,5 +27,10 @@ __all__ = [
     'format_py_config', 'guess_variant', 'hf_config_to_mm_config',
     'hf_dataset_meta', 'infer_hf_task', 'load_converted',
     'map_hf_state_dict', 'map_original_state_dict', 'resolve_hf_config',
-    'resolve_model_config', 'unwrap_state_dict', 'variant_config_path'
+    'resolve_model_config', 'unwrap_state_dict', 'variant_config_path',
+    'TIMM_PRETRAIN_FILES', 'TIMM_VARIANTS', 'TimmConversion',
+    'build_backbone_skeleton', 'check_backbone_weights',
+    'convert_timm_state_dict', 'guess_timm_variant',
+    'load_backbone_checkpoint', 'map_timm_state_dict',
+    'timm_backbone_config', 'timm_vit_rules'
 ]

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from .common import (Conversion, Drop, Rule, apply_rules,
                      make_num_batches_tracked, unwrap_state_dict)
+from .timm import timm_vit_rules
 
 __all__ = [
     'ORIGINAL_VARIANTS', 'check_original_numerics',
@@ -150,7 +151,6 @@ def check_original_numerics(model_cfg: Mapping[str, Any]) -> List[str]:
     return issues
 
 
-_VIT = r'pretrained\.model\.'
 _WB = r'(weight|bias)'
 _BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
 
@@ -175,23 +175,9 @@ def _original_rules(model_cfg: Mapping[str, Any]) -> List[Rule]:
         return lambda m: template.format(int(m[1]) - 1, *m.groups()[1:])
 
     rules = [
-        Rule(_VIT + r'cls_token', 'backbone.cls_token'),
-        Rule(_VIT + r'pos_embed', 'backbone.pos_embed'),
-        Rule(_VIT + r'patch_embed\.proj\.' + _WB,
-             r'backbone.patch_embed.proj.\1'),
-        # timm's ResNetV2 names are ours already (stem.conv, stages.S...).
-        Rule(_VIT + r'patch_embed\.backbone\.(stem\.conv\.weight|'
-             r'stem\.norm\.(?:weight|bias)|stages\.\d+\.blocks\.\d+\.'
-             r'(?:conv[123]|norm[123]|downsample\.conv|downsample\.norm)\.'
-             r'(?:weight|bias))',
-             r'backbone.patch_embed.backbone.\1'),
-        Rule(_VIT + r'blocks\.(\d+)\.(norm1|attn\.qkv|attn\.proj|norm2|'
-             r'mlp\.fc1|mlp\.fc2)\.' + _WB, r'backbone.layers.\1.\2.\3'),
-        Rule(_VIT + r'norm\.' + _WB,
-             Drop("timm's final LayerNorm: DPT reads hooked blocks, never "
-                  'the normed last output')),
-        Rule(_VIT + r'head\.' + _WB,
-             Drop("timm's ImageNet classifier: unused by DPT")),
+        # The timm ViT (same rules as ImageNet checkpoints), under our
+        # backbone.
+        *timm_vit_rules('pretrained.model.', 'backbone.'),
         Rule(r'pretrained\.act_postprocess(\d)\.0\.project\.0\.' + _WB,
              level('neck.reassemble_blocks.{}.readout.project.0.{}')),
         Rule(r'pretrained\.act_postprocess(\d)\.3\.' + _WB,

@@ -1,8 +1,9 @@
 from .checkpoint import (TRUST_ENV_VAR, UnsafeCheckpointError,
                          allowed_checkpoint_globals, load_checkpoint_file,
                          register_safe_checkpoint_loader)
-from .config import (close_registry_names, explain_registry_errors,
-                     load_config, setup_cli_config)
+from .config import (ConfigError, check_arg_types, check_data_paths,
+                     check_model_config, close_registry_names,
+                     explain_registry_errors, load_config, setup_cli_config)
 from .mmcv_compat import (MissingCompiledOpError, apply_mmcv_compat,
                           has_compiled_ops)
 
@@ -15,5 +16,6 @@ __all__ = [
     'load_checkpoint_file', 'register_safe_checkpoint_loader',
     'MissingCompiledOpError', 'apply_mmcv_compat', 'close_registry_names',
     'explain_registry_errors', 'has_compiled_ops', 'load_config',
-    'setup_cli_config'
+    'setup_cli_config', 'ConfigError', 'check_arg_types', 'check_data_paths',
+    'check_model_config'
 ]

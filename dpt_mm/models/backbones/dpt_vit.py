@@ -10,6 +10,7 @@ from torch import Tensor
 
 from mmseg.registry import MODELS
 from mmseg.utils import OptMultiConfig
+from ...utils.config import check_arg_types
 from ..layers import TransformerBlock, resize_pos_embed
 
 __all__ = ['DPTViT']
@@ -89,6 +90,8 @@ class DPTViT(BaseModule):
                  frozen_stages: int = -1,
                  output_cls_token: bool = True,
                  init_cfg: OptMultiConfig = None) -> None:
+        # A wrong type (embed_dims='768') would fail deep inside torch.
+        check_arg_types(self, DPTViT.__init__, locals())
         super().__init__(init_cfg=init_cfg)
         if isinstance(img_size, int):
             img_size = (img_size, img_size)
@@ -134,8 +137,18 @@ class DPTViT(BaseModule):
         return PatchEmbed(in_channels, self.embed_dims, self.patch_size)
 
     def init_weights(self) -> None:
-        """timm ViT init unless ``init_cfg`` loads pretrained weights."""
+        """timm ViT init unless ``init_cfg`` loads pretrained weights.
+
+        ``init_cfg=dict(type='Pretrained', checkpoint=...)`` without a
+        ``prefix`` loads a backbone file strictly: mmengine's Pretrained
+        init is ``strict=False``, which would start training from a half-
+        loaded encoder after a mere warning.
+        """
         if self.init_cfg is not None:
+            cfg = self.init_cfg
+            if cfg.get('type') == 'Pretrained' and cfg.get('prefix') is None:
+                from ...converters.timm import load_backbone_checkpoint
+                return load_backbone_checkpoint(self, cfg['checkpoint'])
             return super().init_weights()
         trunc_normal_(self.pos_embed, std=0.02)
         trunc_normal_(self.cls_token, std=0.02)

@@ -5,6 +5,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from mmseg.registry import MODELS
+from ...utils.config import check_arg_types
 from ..layers import BiTResNet
 from .dpt_vit import DPTViT
 
@@ -63,6 +64,7 @@ class DPTViTHybrid(DPTViT):
                  norm_groups: int = 32,
                  out_indices: Sequence[int] = (8, 11),
                  **kwargs) -> None:
+        check_arg_types(self, DPTViTHybrid.__init__, locals())
         bad = [i for i in stem_out_indices if not 0 <= i < len(stem_depths)]
         if bad:
             raise ValueError(f'stem_out_indices {bad} out of range for '

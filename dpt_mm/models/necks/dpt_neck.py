@@ -7,6 +7,7 @@ from torch import Tensor
 
 from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
+from ...utils.config import check_arg_types
 from ..layers import FeatureFusionBlock, ReassembleBlock
 
 __all__ = ['DPTNeck']
@@ -59,6 +60,8 @@ class DPTNeck(BaseModule):
                  fusion_bias: Optional[bool] = None,
                  align_corners: bool = True,
                  init_cfg: OptMultiConfig = None) -> None:
+        # reassemble_channels=256 would fail as "int has no len()".
+        check_arg_types(self, DPTNeck.__init__, locals())
         super().__init__(init_cfg=init_cfg)
         num_levels = len(reassemble_channels)
         if isinstance(in_channels, int):

@@ -8,6 +8,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList, add_prefix)
+from ...utils.config import check_model_config
 
 __all__ = ['DepthSegEstimator']
 
@@ -42,6 +43,12 @@ class DepthSegEstimator(EncoderDecoder):
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
+        # Fail before building, naming component and key (see
+        # check_model_config); the depth head is checked against the neck.
+        check_model_config(dict(
+            type=type(self), backbone=backbone, neck=neck,
+            decode_head=decode_head, auxiliary_head=auxiliary_head,
+            depth_head=depth_head, depth_loss_weight=depth_loss_weight))
         super().__init__(
             backbone=backbone,
             decode_head=decode_head,

@@ -6,6 +6,7 @@ from torch import Tensor
 
 from mmseg.models.segmentors import DepthEstimator
 from mmseg.registry import MODELS
+from ...utils.config import check_model_config
 
 __all__ = ['DPTDepthEstimator']
 
@@ -24,6 +25,9 @@ class DPTDepthEstimator(DepthEstimator):
     """
 
     def __init__(self, *args, **kwargs) -> None:
+        # Unknown keys, wrong types and channels that do not fit fail here,
+        # naming component and key, before any child is built.
+        check_model_config(dict(kwargs, type=type(self)))
         super().__init__(*args, **kwargs)
         self.test_cfg = ConfigDict(self.test_cfg or {})
         mode = self.test_cfg.get('mode', 'whole')
