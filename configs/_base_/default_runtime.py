@@ -26,5 +26,7 @@ default_hooks = dict(
                     interval=5000, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
-# Records the current batch's files so that a non-finite loss names them.
-custom_hooks = [dict(type='SampleTrackerHook')]
+# SampleTrackerHook records the current batch's files so that a non-finite
+# loss names them; RNGStateHook stores the random states in checkpoints so a
+# resumed run repeats the uninterrupted one (with deterministic=True).
+custom_hooks = [dict(type='SampleTrackerHook'), dict(type='RNGStateHook')]

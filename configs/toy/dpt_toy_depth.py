@@ -44,13 +44,13 @@ optim_wrapper = dict(
     # One lr for all: the backbone is not pretrained here.
     paramwise_cfg=dict(_delete_=True))
 param_scheduler = [
-    dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0, end=600,
+    dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0, end=1500,
          by_epoch=False)
 ]
-train_cfg = dict(max_iters=600, val_interval=600)
+train_cfg = dict(max_iters=1500, val_interval=1500)
 default_hooks = dict(
     logger=dict(interval=50),
-    checkpoint=dict(interval=600, max_keep_ckpts=1))
+    checkpoint=dict(interval=1500, max_keep_ckpts=1))
 inference_pipeline = [
     dict(type='LoadImageFromNDArray'),
     dict(type='DPTResize', size=(96, 128), ensure_multiple_of=32),

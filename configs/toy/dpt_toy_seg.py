@@ -58,13 +58,13 @@ test_dataloader = val_dataloader
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=0.01))
 param_scheduler = [
-    dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0, end=600,
+    dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0, end=1000,
          by_epoch=False)
 ]
-train_cfg = dict(max_iters=600, val_interval=600)
+train_cfg = dict(max_iters=1000, val_interval=1000)
 default_hooks = dict(
     logger=dict(interval=50),
-    checkpoint=dict(interval=600, max_keep_ckpts=1))
+    checkpoint=dict(interval=1000, max_keep_ckpts=1))
 inference_pipeline = [
     dict(type='LoadImageFromNDArray'),
     dict(type='DPTResize', size=(96, 128), ensure_multiple_of=32),
