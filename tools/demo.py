@@ -30,11 +30,36 @@ TASKS = {
 }
 
 
-def run(cmd: List[str]) -> None:
-    print('$', ' '.join(cmd), flush=True)
+# Lines of the tools' output worth showing; everything goes to the log.
+SHOWN = ('Iter(train)', 'Iter(val) [', 'Iter(test) [', 'Error', 'error:',
+         'Traceback', 'wrote', 'failed')
+
+
+def run(cmd: List[str], log_file: str) -> None:
+    """Run a tool, show its progress lines, keep its whole output in a log.
+
+    Raises:
+        subprocess.CalledProcessError: If the tool fails; the end of its
+            output is printed first.
+    """
+    print('$', ' '.join(osp.relpath(c, ROOT) if c.startswith(ROOT) else c
+                        for c in cmd), flush=True)
+    os.makedirs(osp.dirname(log_file), exist_ok=True)
     start = time.time()
-    subprocess.run(cmd, cwd=ROOT, check=True)
-    print(f'  done in {time.time() - start:.0f} s', flush=True)
+    tail: List[str] = []
+    with open(log_file, 'a') as log, subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True) as proc:
+        for line in proc.stdout:
+            log.write(line)
+            tail = (tail + [line])[-40:]
+            if any(key in line for key in SHOWN):
+                print('  ' + line.rstrip()[-150:], flush=True)
+    if proc.returncode:
+        print(''.join(tail), flush=True)
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    print(f'  done in {time.time() - start:.0f} s (log: '
+          f'{osp.relpath(log_file, ROOT)})', flush=True)
 
 
 def chance_depth(root: str) -> Dict[str, float]:
@@ -86,7 +111,8 @@ def main() -> None:
     if not all(osp.isdir(osp.join(data_root, t['layout']))
                for t in TASKS.values()):
         run([py, 'tools/misc/make_toy_data.py', data_root, '--num-train',
-             '320', '--num-val', '48', '--layouts', 'ade', 'nyu'])
+             '320', '--num-val', '48', '--layouts', 'ade', 'nyu'],
+            osp.join(work_dir, 'make_toy_data.log'))
     else:
         print(f'toy data found in {data_root}', flush=True)
 
@@ -102,7 +128,8 @@ def main() -> None:
         last = osp.join(task_dir, 'last_checkpoint')
         if args.retrain or not osp.isfile(last):
             run([py, 'tools/train.py', spec['config'], '--work-dir',
-                 task_dir, '--cfg-options', *data_opt])
+                 task_dir, '--cfg-options', *data_opt],
+                osp.join(task_dir, 'train.log'))
         else:
             print(f'{task}: reusing {last}', flush=True)
         with open(last) as f:
@@ -110,14 +137,14 @@ def main() -> None:
         metrics_file = osp.join(task_dir, 'metrics.json')
         run([py, 'tools/test.py', spec['config'], checkpoint, '--work-dir',
              task_dir, '--metrics-json', metrics_file, '--cfg-options',
-             *data_opt])
+             *data_opt], osp.join(task_dir, 'test.log'))
         with open(metrics_file) as f:
             results[task] = json.load(f)
         images = sorted(glob.glob(osp.join(root, spec['images'],
                                            '*.jpg')))[:4]
         run([py, 'tools/infer.py', spec['config'], checkpoint, *images,
              '--out-dir', osp.join(work_dir, 'pictures'),
-             '--side-by-side'])
+             '--side-by-side'], osp.join(task_dir, 'infer.log'))
 
     depth_chance = chance_depth(osp.join(data_root, 'nyu'))
     seg_chance = chance_seg(osp.join(data_root, 'ade'))
