@@ -314,3 +314,18 @@ def test_seg_and_depth_heads_stacked_on_one_backbone():
     assert logits.shape == (1, 4, 32, 64) and depth.shape == (1, 1, 32, 64)
     assert pred.pred_sem_seg.data.shape == (1, 32, 64)
     assert pred.pred_depth_map.data.shape == (1, 32, 64)
+
+
+def test_out_of_range_label_names_the_annotation_file():
+    model = seg_model(num_classes=5)
+    samples = seg_samples(2, (32, 32), 5)
+    samples[1].gt_sem_seg.data[0, 3, 4] = 200
+    samples[1].set_metainfo(dict(seg_map_path='ann/bad_0007.png'))
+    samples[0].gt_sem_seg.data[0, 0, 0] = 255  # the ignore index is fine
+    model.train()
+    with pytest.raises(ValueError, match=r'ann/bad_0007.png: label values '
+                       r'\[200\] are outside \[0, 5\)'):
+        model(torch.randn(2, 3, 32, 32), samples, mode='loss')
+    samples[1].gt_sem_seg.data[0, 3, 4] = 4
+    losses = model(torch.randn(2, 3, 32, 32), samples, mode='loss')
+    assert torch.isfinite(losses['decode.loss_ce'])

@@ -1,6 +1,7 @@
 """DPT semantic segmentation head."""
 from typing import Sequence
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
@@ -8,6 +9,7 @@ from torch import Tensor
 
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
+from mmseg.utils import SampleList
 
 __all__ = ['DPTSegHead']
 
@@ -57,3 +59,26 @@ class DPTSegHead(BaseDecodeHead):
         x = self.cls_seg(self.conv(self._transform_inputs(inputs)))
         return F.interpolate(x, scale_factor=2, mode='bilinear',
                              align_corners=True)
+
+    def loss_by_feat(self, seg_logits: Tensor,
+                     batch_data_samples: SampleList) -> dict:
+        """Cross-entropy etc. as mmseg's, after checking the labels.
+
+        A label outside ``[0, num_classes)`` that is not the ignore index
+        would crash deep inside the loss without saying where it came from;
+        here it raises naming the annotation file.
+        """
+        for sample in batch_data_samples:
+            labels = sample.gt_sem_seg.data
+            bad = (labels >= self.num_classes) & (labels != self.ignore_index)
+            if bad.any() or (labels < 0).any():
+                values = torch.unique(labels[bad | (labels < 0)]).tolist()
+                source = sample.metainfo.get(
+                    'seg_map_path', sample.metainfo.get('img_path', '?'))
+                raise ValueError(
+                    f'{source}: label values {values[:10]} are outside '
+                    f'[0, {self.num_classes}) and not the ignore index '
+                    f'{self.ignore_index} (check num_classes, '
+                    'reduce_zero_label and the annotation file; '
+                    'tools/misc/check_dataset.py lists every such file)')
+        return super().loss_by_feat(seg_logits, batch_data_samples)
