@@ -54,7 +54,9 @@ def run(cmd: List[str], log_file: str) -> None:
             log.write(line)
             tail = (tail + [line])[-40:]
             if any(key in line for key in SHOWN):
-                print('  ' + line.rstrip()[-150:], flush=True)
+                # Drop mmengine's "date time - mmengine - INFO - " prefix.
+                shown = line.rstrip().split(' - INFO - ', 1)[-1]
+                print('  ' + shown[:150], flush=True)
     if proc.returncode:
         print(''.join(tail), flush=True)
         raise subprocess.CalledProcessError(proc.returncode, cmd)
