@@ -2,25 +2,30 @@
 
 :func:`optimize_for_inference` prepares a built model for inference only:
 eval mode, no parameter gradients, BatchNorm folded into the convolution
-before it, channels-last convolution weights, and optionally bf16 autocast
-and ``torch.compile`` of the backbone, neck and decode head. The model keeps
-its type, keys and methods (``predict``, ``test_step``, ``mode='tensor'``),
-so mmseg's tools run it unchanged.
+before it, the hybrid stem's weight standardisation computed once,
+channels-last convolutions, linear layers through oneDNN instead of MKL
+(a large win on AMD CPUs), and optionally bf16 autocast and
+``torch.compile`` of the backbone, neck and decode head. The model keeps
+its type, state-dict keys and methods (``predict``, ``test_step``,
+``mode='tensor'``), so mmseg's tools run it unchanged.
 
-Numerics: the float32 options (``fuse_norm``, ``channels_last``,
-``compile``) keep outputs within 1e-4 relative of the eager model (tested in
-``tests/test_benchmark.py``). ``dtype=torch.bfloat16`` does not (about 1e-2
-relative on random DPT weights); it is a separate, lossy option. Measured
-gains are in ``docs/benchmark.md``.
+Numerics: the float32 options keep outputs within 1e-4 relative of the
+eager model (about 1e-6 in practice; tested in ``tests/test_benchmark.py``
+and checked by ``tools/analysis_tools/benchmark.py`` on the full models).
+``dtype=torch.bfloat16`` does not (about 1e-2 relative on random DPT
+weights); it is a separate, lossy option. Measured gains are in
+``docs/benchmark.md``.
 """
 import types
 from typing import Any, Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ['optimize_for_inference', 'fold_conv_bn', 'fuse_conv_norms',
+           'freeze_weight_standardization', 'linears_to_onednn',
            'bf16_supported']
 
 # Submodules whose forward runs the network; the segmentor's own forward is
@@ -122,6 +127,86 @@ def fuse_conv_norms(model: nn.Module) -> int:
     return folded
 
 
+def _frozen_standardized_weight(self: nn.Module) -> Tensor:
+    return self.frozen_weight
+
+
+def freeze_weight_standardization(model: nn.Module) -> int:
+    """Standardise the hybrid stem's conv weights once instead of per call.
+
+    ``StdConv2dSame`` (DPT-Hybrid's BiT ResNet) recomputes
+    ``(w − mean) / sqrt(var + eps)`` over its weights on every forward;
+    for fixed weights the result is a constant. It is stored as a
+    non-persistent buffer (so ``.to()`` and channels-last move it, and the
+    state dict is unchanged) and returned by ``standardized_weight``. The
+    numbers are exactly those of the per-call computation.
+
+    Args:
+        model (nn.Module): Model whose weights will not change any more.
+
+    Returns:
+        int: Number of convolutions frozen.
+    """
+    from dpt_mm.models.layers.bit_resnet import StdConv2dSame
+
+    frozen = 0
+    for module in model.modules():
+        if isinstance(module, StdConv2dSame):
+            with torch.no_grad():
+                weight = module.standardized_weight().detach().clone()
+            module.register_buffer('frozen_weight', weight, persistent=False)
+            module.standardized_weight = types.MethodType(
+                _frozen_standardized_weight, module)
+            frozen += 1
+    return frozen
+
+
+def _onednn_linear_forward(self: nn.Linear, x: Tensor) -> Tensor:
+    """``x @ W^T + b`` as a 1×1 convolution over an NHWC view of ``x``.
+
+    The M×K rows of ``x`` are viewed (no copy) as a 1×K×M×1 channels-last
+    image; the convolution's channels-last output is the M×N result in row
+    order, so both views are free.
+    """
+    shape = x.shape
+    rows = x.reshape(-1, shape[-1])
+    if not rows.is_contiguous():
+        rows = rows.contiguous()
+    image = rows.view(1, rows.shape[0], 1, rows.shape[1]).permute(0, 3, 1, 2)
+    out = F.conv2d(image, self.weight_1x1, self.bias)
+    return out.permute(0, 2, 3, 1).reshape(*shape[:-1], out.shape[1])
+
+
+def linears_to_onednn(model: nn.Module) -> int:
+    """Run every ``nn.Linear`` through oneDNN instead of the BLAS ``addmm``.
+
+    PyTorch's CPU ``nn.Linear`` calls MKL's sgemm. On AMD CPUs MKL does not
+    use its fastest kernels: on the 2-core AMD EPYC (AVX-512) where this was
+    measured, a ViT-B MLP GEMM ran at about 210–235 GFLOP/s through
+    ``F.linear`` and about 510–545 GFLOP/s through oneDNN (the library
+    behind PyTorch's CPU convolutions), computed here as a 1×1 convolution.
+    Both are float32 with float32 accumulation (results differ by
+    summation order, ~1e-6 relative). The weight is shared, not copied
+    (a non-persistent ``weight_1x1`` view; the state dict is unchanged).
+
+    Args:
+        model (nn.Module): Model for CPU inference.
+
+    Returns:
+        int: Number of linear layers rerouted.
+    """
+    count = 0
+    for module in model.modules():
+        if type(module) is nn.Linear:
+            weight = module.weight.detach()
+            module.register_buffer(
+                'weight_1x1', weight.view(*weight.shape, 1, 1),
+                persistent=False)
+            module.forward = types.MethodType(_onednn_linear_forward, module)
+            count += 1
+    return count
+
+
 def _map_tensors(value: Any, fn) -> Any:
     if isinstance(value, Tensor):
         return fn(value)
@@ -159,6 +244,7 @@ def _fast_forward(self: nn.Module, *args, **kwargs) -> Any:
 def optimize_for_inference(model: nn.Module,
                            channels_last: bool = True,
                            fuse_norm: bool = True,
+                           onednn_linear: Optional[bool] = None,
                            dtype: Optional[torch.dtype] = None,
                            compile: Union[bool, Dict[str, Any]] = False,
                            parts: Sequence[str] = DEFAULT_PARTS
@@ -170,9 +256,13 @@ def optimize_for_inference(model: nn.Module,
     * eval mode and ``requires_grad=False`` on every parameter, so no
       autograd graph is recorded even outside ``torch.no_grad``;
     * ``fuse_norm``: BatchNorm folded into the preceding conv (segmentation
-      models; depth models have none);
+      models; depth models have none), and the hybrid stem's weight
+      standardisation computed once (:func:`freeze_weight_standardization`);
     * ``channels_last``: conv weights and the image in NHWC, oneDNN's
       native layout, so convolutions skip layout reorders;
+    * ``onednn_linear``: linear layers through oneDNN rather than MKL's
+      sgemm (:func:`linears_to_onednn`; about 2.3× faster GEMMs on the AMD
+      CPU measured, default on for CPU models);
     * ``dtype``: autocast of the parts to e.g. ``torch.bfloat16`` (lossy:
       about 1e-2 relative; only worth it with AVX512-BF16/AMX, see
       :func:`bf16_supported`); the decode head's output is cast back to
@@ -187,7 +277,10 @@ def optimize_for_inference(model: nn.Module,
         model (nn.Module): A built mmseg segmentor (``EncoderDecoder``,
             ``DepthEstimator``...) or any module with the named ``parts``.
         channels_last (bool): NHWC weights and input.
-        fuse_norm (bool): Fold conv → BatchNorm pairs.
+        fuse_norm (bool): Fold conv → BatchNorm pairs and freeze weight
+            standardisation: constant work moved out of every forward.
+        onednn_linear (bool, optional): Reroute ``nn.Linear`` to oneDNN;
+            default: on for a CPU model with oneDNN available.
         dtype (torch.dtype, optional): Autocast dtype; None keeps float32.
         compile (bool | dict): ``torch.compile`` the parts.
         parts (Sequence[str]): Submodules whose forward is wrapped; those
@@ -202,10 +295,16 @@ def optimize_for_inference(model: nn.Module,
         param.requires_grad_(False)
     if fuse_norm:
         fuse_conv_norms(model)
+        freeze_weight_standardization(model)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     device_type = next(model.parameters()).device.type \
         if any(True for _ in model.parameters()) else 'cpu'
+    if onednn_linear is None:
+        onednn_linear = device_type == 'cpu' and \
+            torch.backends.mkldnn.is_available()
+    if onednn_linear:
+        linears_to_onednn(model)
     modules = [getattr(model, name) for name in parts
                if getattr(model, name, None) is not None] or [model]
     for index, module in enumerate(modules):
@@ -219,5 +318,6 @@ def optimize_for_inference(model: nn.Module,
         if compile:
             module.compile(**(compile if isinstance(compile, dict) else {}))
     model._fast_path = dict(channels_last=channels_last, fuse_norm=fuse_norm,
-                            dtype=dtype, compile=bool(compile))
+                            onednn_linear=onednn_linear, dtype=dtype,
+                            compile=bool(compile))
     return model
