@@ -18,23 +18,12 @@ from mmengine.config import ConfigDict
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from toy_utils import HYBRID_NECK, TINY_HYBRID, TINY_NECK, TINY_VIT
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / 'tools' / 'analysis_tools' / 'benchmark.py'
 RTOL = 1e-4
 
-TINY_VIT = dict(type='DPTViT', img_size=32, patch_size=16, embed_dims=32,
-                num_layers=4, num_heads=2, out_indices=(0, 1, 2, 3))
-TINY_HYBRID = dict(type='DPTViTHybrid', img_size=32, patch_size=16,
-                   embed_dims=32, num_layers=3, num_heads=2,
-                   out_indices=(1, 2), stem_channels=8, stem_depths=(1, 1, 1),
-                   stem_widths=(16, 32, 64), norm_groups=4)
-TINY_NECK = dict(type='DPTNeck', in_channels=32,
-                 reassemble_channels=(8, 16, 32, 32), channels=16)
-HYBRID_NECK = dict(type='DPTNeck', in_channels=(16, 32, 32, 32),
-                   reassemble_channels=(16, 32, 32, 32),
-                   resample_factors=(1, 1, 1, 0.5), passthrough_indices=(0, 1),
-                   channels=16)
 PREPROC = dict(type='SegDataPreProcessor', mean=[127.5] * 3, std=[127.5] * 3,
                bgr_to_rgb=True, size_divisor=32)
 

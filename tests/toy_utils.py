@@ -8,6 +8,19 @@ from mmengine.config import Config
 from dpt_mm.datasets.toy_scenes import generate_toy_data
 
 TOY_SIZE = (64, 96)  # (H, W), multiples of 32
+# Tiny DPT components (32-pixel native grid) for model-level tests.
+TINY_VIT = dict(type='DPTViT', img_size=32, patch_size=16, embed_dims=32,
+                num_layers=4, num_heads=2, out_indices=(0, 1, 2, 3))
+TINY_HYBRID = dict(type='DPTViTHybrid', img_size=32, patch_size=16,
+                   embed_dims=32, num_layers=3, num_heads=2,
+                   out_indices=(1, 2), stem_channels=8, stem_depths=(1, 1, 1),
+                   stem_widths=(16, 32, 64), norm_groups=4)
+TINY_NECK = dict(type='DPTNeck', in_channels=32,
+                 reassemble_channels=(8, 16, 32, 32), channels=16)
+HYBRID_NECK = dict(type='DPTNeck', in_channels=(16, 32, 32, 32),
+                   reassemble_channels=(16, 32, 32, 32),
+                   resample_factors=(1, 1, 1, 0.5), passthrough_indices=(0, 1),
+                   channels=16)
 TINY_BACKBONE = dict(embed_dims=32, num_layers=4, num_heads=2,
                      out_indices=(0, 1, 2, 3))
 HYBRID_STEM = dict(stem_channels=8, stem_depths=(1, 1, 1),
