@@ -579,3 +579,40 @@ def test_kitti_converter_builds_the_dataset_layout(tmp_path):
     assert len(dataset) == 1
     depth = dataset[0]['data_samples'].gt_depth_map.data[0].numpy()
     assert depth[7, 3] == 10.0 and (depth > 0).sum() == 1
+
+
+@pytest.mark.parametrize('layout,config', [
+    ('ade', 'configs/_base_/datasets/ade20k.py'),
+    ('nyu', 'configs/_base_/datasets/nyu.py'),
+])
+def test_annotation_of_the_wrong_size_names_both_files(tmp_path, layout,
+                                                       config):
+    """A misaligned annotation would train silently on shifted labels."""
+    import glob as _glob
+    import os as _os
+
+    import cv2 as _cv2
+    from mmengine.config import Config as _Config
+
+    from dpt_mm.datasets.toy_scenes import generate_toy_data
+    from mmseg.registry import DATASETS as _DATASETS
+    generate_toy_data(str(tmp_path), num_train=2, num_val=1, size=(64, 96),
+                      seed=0, layouts=(layout, ))
+    root = _os.path.join(str(tmp_path), layout)
+    split = 'training' if layout == 'ade' else 'train'
+    ann = sorted(_glob.glob(_os.path.join(root, 'annotations', split,
+                                          '*.png')))[0]
+    small = _cv2.imread(ann, _cv2.IMREAD_UNCHANGED)[:50, :70]
+    _cv2.imwrite(ann, small)
+    cfg = _Config.fromfile(config)
+    dataset_cfg = cfg.train_dataloader.dataset
+    dataset_cfg.data_root = root
+    dataset = _DATASETS.build(dataset_cfg)
+    index = [i for i in range(len(dataset))
+             if dataset.get_data_info(i).get(
+                 'seg_map_path', dataset.get_data_info(i).get(
+                     'depth_map_path')) == ann][0]
+    with pytest.raises(ValueError, match=r'annotation size 50x70 of .*'
+                       + _os.path.basename(ann) + r' differs from the image '
+                       r'size 64x96'):
+        dataset[index]

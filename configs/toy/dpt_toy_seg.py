@@ -32,7 +32,7 @@ metainfo = dict(
              [0, 255, 184], [4, 200, 3]])  # ADE20K colours
 train_pipeline = [
     dict(type='LoadImageChecked'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadAnnotationsChecked'),
     dict(type='RandomResize', scale=img_scale, ratio_range=(1.0, 1.5),
          keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
@@ -42,7 +42,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageChecked'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadAnnotationsChecked'),
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(

@@ -14,7 +14,7 @@ num_workers = 2
 
 train_pipeline = [
     dict(type='LoadImageChecked'),
-    dict(type='LoadAnnotations'),  # reduce_zero_label from the data set
+    dict(type='LoadAnnotationsChecked'),  # reduce_zero_label from the data set
     dict(
         type='RandomResize',
         scale=img_scale,
@@ -28,7 +28,7 @@ test_pipeline = [
     dict(type='LoadImageChecked'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     # Loaded after Resize: metrics are computed at the original size.
-    dict(type='LoadAnnotations'),  # reduce_zero_label from the data set
+    dict(type='LoadAnnotationsChecked'),  # reduce_zero_label from the data set
     dict(type='PackSegInputs'),
 ]
 

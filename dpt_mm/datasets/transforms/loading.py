@@ -12,12 +12,14 @@ import mmcv
 import mmengine.fileio as fileio
 import numpy as np
 from mmcv.transforms import BaseTransform, LoadImageFromFile
+from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
 from ..pfm import decode_pfm
 
 __all__ = [
-    'DataFileError', 'LoadDepthMap', 'LoadImageChecked', 'load_depth_map',
+    'DataFileError', 'LoadAnnotationsChecked', 'LoadDepthMap',
+    'LoadImageChecked', 'check_annotation_size', 'load_depth_map',
     'load_image_checked', 'load_validity_mask'
 ]
 
@@ -376,6 +378,7 @@ class LoadDepthMap(BaseTransform):
             mask_path=results.get('mask_path'),
             allow_8bit=self.allow_8bit,
             backend_args=self.backend_args)
+        check_annotation_size(depth, results, path)
         results['gt_depth_map'] = depth
         results.setdefault('seg_fields', []).append('gt_depth_map')
         results['depth_rescale_factor'] = 1.0 / depth_scale
@@ -385,3 +388,45 @@ class LoadDepthMap(BaseTransform):
         return (f'{self.__class__.__name__}(depth_scale={self.depth_scale}, '
                 f'map_type={self.map_type!r}, allow_8bit={self.allow_8bit}, '
                 f'backend_args={self.backend_args})')
+
+
+def check_annotation_size(annotation: np.ndarray, results: Dict,
+                          path: str) -> None:
+    """Raise if an annotation's size differs from its image's original size.
+
+    Compared with ``ori_shape`` (set by the image loader), so it holds in
+    pipelines that load the annotation after resizing the image.
+
+    Args:
+        annotation (np.ndarray): H×W label or depth map.
+        results (dict): Pipeline results with ``ori_shape`` and ``img_path``.
+        path (str): The annotation file, for the message.
+
+    Raises:
+        DataFileError: Naming both files and both sizes.
+    """
+    ori_shape = results.get('ori_shape')
+    if ori_shape is None or tuple(annotation.shape[:2]) == tuple(
+            ori_shape[:2]):
+        return
+    raise DataFileError(
+        f'annotation size {annotation.shape[0]}x{annotation.shape[1]} of '
+        f'{path} differs from the image size {ori_shape[0]}x{ori_shape[1]} '
+        f'of {results.get("img_path")}')
+
+
+@TRANSFORMS.register_module()
+class LoadAnnotationsChecked(LoadAnnotations):
+    """mmseg's ``LoadAnnotations`` that refuses a label map of the wrong size.
+
+    A label map whose size differs from its image would otherwise be cropped
+    and flipped at the wrong coordinates and train on misaligned labels
+    without any error.
+    """
+
+    def transform(self, results: dict) -> dict:
+        results = super().transform(results)
+        if 'gt_seg_map' in results:
+            check_annotation_size(results['gt_seg_map'], results,
+                                  results.get('seg_map_path'))
+        return results
