@@ -152,7 +152,8 @@ def test_gradient_checkpointing_same_outputs_and_gradients():
     torch.manual_seed(0)
     plain = depth_model()
     plain.init_weights()
-    ckpt = depth_model(dict(TINY_VIT, with_cp=True))
+    ckpt = depth_model(dict(TINY_VIT, with_cp=True),
+                       dict(TINY_NECK, with_cp=True))
     ckpt.load_state_dict(plain.state_dict())
     x = torch.randn(2, 3, 32, 48)
     outs = []

@@ -85,7 +85,7 @@ TRAIN_CASES = ('ours', 'theirs', 'ours_cp', 'ours_noaux')
 TRAIN_LABELS = {
     'ours': 'dpt_mm DPT ViT-B seg (BN, aux FCN head)',
     'theirs': "mmseg's DPT ViT-B (VisionTransformer + DPTHead, BN)",
-    'ours_cp': 'dpt_mm, backbone.with_cp=True',
+    'ours_cp': 'dpt_mm, backbone.with_cp=True, neck.with_cp=True',
     'ours_noaux': 'dpt_mm without the aux head (like mmseg)',
 }
 OURS_SEG_CONFIG = 'configs/_base_/models/dpt_vit-b16_seg.py'
@@ -485,6 +485,7 @@ def train_model_config(case: str, tiny: bool) -> Dict[str, Any]:
         cfg['auxiliary_head'].update(in_channels=32, channels=32)
     if case == 'ours_cp':
         cfg['backbone']['with_cp'] = True
+        cfg['neck']['with_cp'] = True
     if case == 'ours_noaux':
         cfg['auxiliary_head'] = None
     return cfg

@@ -1,7 +1,9 @@
 """DPT neck: reassemble hooked tokens at four resolutions, then fuse."""
 from typing import List, Optional, Sequence, Tuple, Union
 
+import torch
 import torch.nn as nn
+import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from torch import Tensor
 
@@ -42,6 +44,11 @@ class DPTNeck(BaseModule):
         fusion_bias (bool, optional): Residual-unit conv bias; default: bias
             iff no norm (the originals' rule).
         align_corners (bool): Of the fusion upsampling.
+        with_cp (bool): Gradient checkpointing of each level's reassemble
+            and fusion block in training: at high resolution the neck, not
+            the transformer, holds most activations. BatchNorm running
+            statistics are then updated twice per step (the recomputation),
+            as with any checkpointed BatchNorm.
         init_cfg (dict | list[dict], optional): Initialisation config.
 
     Inputs are the backbone's tuple: ``(map, class token)`` pairs or plain
@@ -59,6 +66,7 @@ class DPTNeck(BaseModule):
                  fusion_norm_cfg: OptConfigType = None,
                  fusion_bias: Optional[bool] = None,
                  align_corners: bool = True,
+                 with_cp: bool = False,
                  init_cfg: OptMultiConfig = None) -> None:
         # reassemble_channels=256 would fail as "int has no len()".
         check_arg_types(self, DPTNeck.__init__, locals())
@@ -80,6 +88,7 @@ class DPTNeck(BaseModule):
                     f'{reassemble_channels[i]}; they must be equal')
         self.in_channels = tuple(in_channels)
         self.num_levels = num_levels
+        self.with_cp = with_cp
         self.channels = channels
         self.reassemble_blocks = nn.ModuleList([
             nn.Identity() if i in passthrough else ReassembleBlock(
@@ -107,13 +116,20 @@ class DPTNeck(BaseModule):
             raise ValueError(f'DPTNeck expects {self.num_levels} inputs '
                              f'(one per hook), got {len(inputs)}')
         laterals = [
-            conv(block(x)) for block, conv, x in zip(
-                self.reassemble_blocks, self.lateral_convs, inputs)
+            self._run(lambda x, i=i: self.lateral_convs[i](
+                self.reassemble_blocks[i](x)), inputs[i])
+            for i in range(self.num_levels)
         ]
         fused: List[Tensor] = []
-        x = self.fusion_blocks[-1](laterals[-1])
+        x = self._run(self.fusion_blocks[-1], laterals[-1])
         fused.append(x)
         for i in range(self.num_levels - 2, -1, -1):
-            x = self.fusion_blocks[i](x, laterals[i])
+            x = self._run(self.fusion_blocks[i], x, laterals[i])
             fused.append(x)
         return tuple(reversed(fused))
+
+    def _run(self, fn, *args):
+        """Call ``fn``, recomputing it in backward when ``with_cp``."""
+        if self.with_cp and self.training and torch.is_grad_enabled():
+            return cp.checkpoint(fn, *args, use_reentrant=False)
+        return fn(*args)
