@@ -16,6 +16,7 @@ import dpt_mm  # noqa: E402,F401
 from dpt_mm.utils import (check_data_paths,  # noqa: E402
                           check_model_config, explain_registry_errors,
                           load_config, setup_cli_config)
+from dpt_mm.utils.config import finish_cpu_distributed  # noqa: E402
 from mmseg.registry import RUNNERS  # noqa: E402
 
 
@@ -100,6 +101,8 @@ def main() -> None:
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
             else RUNNERS.build(cfg)
         metrics = runner.test()
+    del runner  # DDP goes before its process group (CPU runs)
+    finish_cpu_distributed()
     if args.metrics_json:
         os.makedirs(osp.dirname(osp.abspath(args.metrics_json)),
                     exist_ok=True)
