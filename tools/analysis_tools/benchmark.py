@@ -727,10 +727,8 @@ def format_report(report: Dict[str, Any]) -> str:
     lines = []
     meta = report['meta']
     lines.append(f"machine: {meta['cpu']}, {meta['threads']} threads, "
-                 f"torch {meta['torch']}, device {meta['device']}; "
-                 f"{report['args']['warmup']} warm-up + "
-                 f"{report['args']['repeats']} repeats, medians, ratio = "
-                 'median of per-repeat ratios (ours / theirs)')
+                 f"torch {meta['torch']}, device {meta['device']}; medians; "
+                 'ratio = median of per-repeat ratios (ours / theirs)')
     rows = report.get('inference', [])
     if rows:
         has_compile = any('compile' in r['times'] for r in rows)
@@ -745,7 +743,11 @@ def format_report(report: Dict[str, Any]) -> str:
                  'torch.mm GFLOP/s', 'oneDNN GEMM GFLOP/s',
                  'ours/fast % of mm', 'ours/fast % of best GEMM',
                  'parity err']
-        lines += ['', '| ' + ' | '.join(head) + ' |',
+        lines += ['', f"inference: {report['args']['warmup']} warm-up + "
+                  f"{report['args']['repeats']} repeats, float32 unless "
+                  'noted, outputs compared to Transformers (parity err) and '
+                  'to eager dpt_mm (fast path)', '',
+                  '| ' + ' | '.join(head) + ' |',
                   '|' + '---|' * len(head)]
         for r in rows:
             t = r['times']
@@ -777,8 +779,11 @@ def format_report(report: Dict[str, Any]) -> str:
             lines.append('| ' + ' | '.join(cells) + ' |')
     train = report.get('training')
     if train:
+        targs = report['args']
         lines += ['', f"training: one SGD step, batch {train['batch']}, "
-                  f"{train['size']}×{train['size']}; memory = peak "
+                  f"{train['size']}×{train['size']}, "
+                  f"{targs['train_warmup']} warm-up + "
+                  f"{targs['train_repeats']} repeats; memory = peak "
                   f"{'CUDA allocated' if 'cuda' in meta['device'] else 'RSS'}"
                   ' minus the RSS after imports, each case in its own '
                   'process', '',
