@@ -1,5 +1,4 @@
 """Every config builds offline; every config family trains on toy data."""
-import glob
 import math
 import os.path as osp
 
@@ -8,13 +7,12 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from dpt_mm.utils.config import repo_config_files
 from mmseg.registry import DATASETS, MODELS
 from toy_utils import make_toy_root, shrink_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIGS = sorted(
-    p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
-                         recursive=True) if '_base_' not in p)
+CONFIGS = repo_config_files()
 
 
 def _rel(path):

@@ -20,6 +20,7 @@ from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
 from mmseg.structures import SegDataSample
+from ..utils.config import REPO_CONFIGS
 from ..visualization.render import (colorize_depth, colorize_seg,
                                     overlay_seg, side_by_side)
 from ..visualization.writers import (save_depth_npy, save_image,
@@ -35,8 +36,6 @@ __all__ = [
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
                     '.webp', '.ppm', '.pgm', '.pbm', '.jp2')
-REPO_CONFIGS = osp.join(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
 
 
 @dataclass

@@ -54,21 +54,33 @@ def load_config(config: Union[str, Config],
     return cfg
 
 
+# The repository's configs/ (present in a source checkout, not in a wheel).
+REPO_CONFIGS = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
+
+
+def repo_config_files() -> List[str]:
+    """Experiment configs under the repository's ``configs/``, sorted.
+
+    Returns:
+        list[str]: Paths, ``_base_`` files excluded; empty outside a
+        checkout.
+    """
+    import glob
+    return sorted(p for p in glob.glob(
+        osp.join(REPO_CONFIGS, '**', '*.py'), recursive=True)
+                  if '_base_' not in p)
+
+
 def _missing_config_message(path: str) -> str:
     message = f'config file not found: {path}'
-    repo_configs = osp.join(osp.dirname(osp.dirname(osp.dirname(
-        osp.abspath(__file__)))), 'configs')
-    if osp.isdir(repo_configs):
-        import glob
-        names = sorted(
-            osp.relpath(p, osp.dirname(repo_configs)) for p in glob.glob(
-                osp.join(repo_configs, '**', '*.py'), recursive=True)
-            if '_base_' not in p)
-        close = difflib.get_close_matches(
-            osp.basename(path), [osp.basename(n) for n in names], n=3)
-        if close:
-            matches = [n for n in names if osp.basename(n) in close]
-            message += '; did you mean: ' + ', '.join(matches)
+    names = [osp.relpath(p, osp.dirname(REPO_CONFIGS))
+             for p in repo_config_files()]
+    close = difflib.get_close_matches(
+        osp.basename(path), [osp.basename(n) for n in names], n=3)
+    if close:
+        matches = [n for n in names if osp.basename(n) in close]
+        message += '; did you mean: ' + ', '.join(matches)
     return message
 
 
