@@ -1,12 +1,14 @@
 from .bit_resnet import BiTBottleneck, BiTResNet, StdConv2dSame, pad_same
 from .fusion import FeatureFusionBlock, ResidualConvUnit
+from .linear import LINEAR_BACKENDS, Linear, linear, linear_backend
 from .pos_embed import resize_pos_embed
 from .reassemble import READOUT_TYPES, ReassembleBlock, Readout
 from .transformer_block import Attention, DropPath, Mlp, TransformerBlock
 
 __all__ = [
     'Attention', 'BiTBottleneck', 'BiTResNet', 'DropPath',
-    'FeatureFusionBlock', 'Mlp', 'READOUT_TYPES', 'ReassembleBlock',
-    'Readout', 'ResidualConvUnit', 'StdConv2dSame', 'TransformerBlock',
+    'FeatureFusionBlock', 'LINEAR_BACKENDS', 'Linear', 'Mlp',
+    'READOUT_TYPES', 'ReassembleBlock', 'Readout', 'ResidualConvUnit',
+    'StdConv2dSame', 'TransformerBlock', 'linear', 'linear_backend',
     'pad_same', 'resize_pos_embed'
 ]
