@@ -113,7 +113,10 @@ def test_benchmark_tiny_end_to_end_writes_json(tmp_path):
         assert len(stats['samples_ms']) == 1
     assert row['times']['hf']['ratio_to_ref'] == 1.0
     assert row['flops_per_image'] > 0
-    assert row['flops_per_image'] == pytest.approx(row['hf_flops_per_image'])
+    # Same function, slightly fewer FLOPs than Transformers (fusion out_conv
+    # before the ×2 upsample, readout projection split in two halves).
+    assert 0.9 * row['hf_flops_per_image'] <= row['flops_per_image'] \
+        < row['hf_flops_per_image']
     assert row['matmul_ceiling_flops'] > 0
     assert {'hf', 'ours', 'fast'} <= set(row['achieved'])
     assert {'hf', 'ours', 'fast'} <= set(row['profile'])

@@ -419,7 +419,10 @@ def bench_inference(variant: str, batch: int, size: int, args,
     for name in fns:
         if name.startswith('matmul'):
             continue
-        samples = [flops['total'] / (t / 1e3)
+        # Each model's own count: dpt_mm computes the same function with
+        # fewer FLOPs (fusion out_conv before the upsample, split readout).
+        model_flops = hf_flops if name == 'hf' else flops
+        samples = [model_flops['total'] / (t / 1e3)
                    for t in stats[name]['samples_ms']]
         # Fractions per repeat (against the GEMMs of the same round), then
         # the median: 'ceiling' is torch.mm, 'best' the faster GEMM.

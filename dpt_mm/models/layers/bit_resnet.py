@@ -82,10 +82,15 @@ class StdConv2dSame(nn.Conv2d):
     def standardized_weight(self) -> Tensor:
         """Returns: Tensor: the weight standardised per output channel."""
         w = self.weight
+        if self.ws_mode == 'var':
+            # (w - mean) / sqrt(var + eps) in one batch_norm call, as timm
+            # and Transformers compute it: about 3× faster on CPU than
+            # var_mean plus element-wise ops (docs/benchmark.md).
+            return F.batch_norm(
+                w.reshape(1, self.out_channels, -1), None, None,
+                training=True, momentum=0., eps=self.eps).reshape_as(w)
         var, mean = torch.var_mean(w, dim=(1, 2, 3), keepdim=True,
                                    unbiased=False)
-        if self.ws_mode == 'var':
-            return (w - mean) / torch.sqrt(var + self.eps)
         return (w - mean) / (torch.sqrt(var) + self.eps)
 
     def forward(self, x: Tensor) -> Tensor:

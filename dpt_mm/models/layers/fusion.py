@@ -47,6 +47,8 @@ class ResidualConvUnit(nn.Module):
 class FeatureFusionBlock(nn.Module):
     """One fusion stage: ``x + RCU1(lateral)`` → RCU2 → ×2 → 1×1 conv.
 
+    (Computed as RCU2 → 1×1 conv → ×2, which is the same function.)
+
     Args:
         channels (int): Fusion width (256 in all published models).
         with_lateral (bool): Whether a lateral input is fused. The deepest
@@ -87,6 +89,10 @@ class FeatureFusionBlock(nn.Module):
                                         mode='bilinear', align_corners=False)
             x = x + self.residual_unit1(lateral)
         x = self.residual_unit2(x)
-        x = F.interpolate(x, scale_factor=2, mode='bilinear',
-                          align_corners=self.align_corners)
-        return self.out_conv(x)
+        # The published order is ×2 then out_conv. A 1×1 conv is affine per
+        # pixel and bilinear weights sum to 1, so the two commute: same
+        # function, a quarter of the conv's FLOPs, and in training its
+        # 2×-resolution input is not kept for backward.
+        x = self.out_conv(x)
+        return F.interpolate(x, scale_factor=2, mode='bilinear',
+                             align_corners=self.align_corners)
