@@ -139,6 +139,42 @@ def test_benchmark_tiny_end_to_end_writes_json(tmp_path):
     assert all(isinstance(t['met'], bool) for t in report['targets'])
 
 
+def _git_head() -> str:
+    proc = subprocess.run(['git', '-C', str(REPO), 'rev-parse', 'HEAD'],
+                          capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else ''
+
+
+@pytest.mark.skipif(not _git_head(), reason='not a git checkout')
+def test_benchmark_baseline_trains_an_extracted_revision(tmp_path):
+    """--baseline REV runs the same case on dpt_mm as of REV, side by side
+    (the worker refuses to run if it imported the wrong dpt_mm)."""
+    out = tmp_path / 'bench.json'
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), '--tiny', '--no-inference',
+         '--train-cases', 'ours', '--train-repeats', '1', '--warmup', '0',
+         '--baseline', 'HEAD', '--json', str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'before/after (HEAD → this tree)' in proc.stdout
+    train = json.loads(out.read_text())['training']
+    assert train['baseline']['commit'] == _git_head()
+    assert set(train['cases']) == {'ours', 'ours_baseline'}
+    assert _git_head()[:10] in train['cases']['ours_baseline']['label']
+    assert train['baseline_time_ratio'] > 0
+    # Same data and seed; the committed code computes what the tree does
+    # (equal on a clean checkout, as in CI).
+    assert train['cases']['ours_baseline']['losses'] == pytest.approx(
+        train['cases']['ours']['losses'], rel=1e-4)
+
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), '--tiny', '--no-inference',
+         '--baseline', 'no-such-revision'],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    assert '--baseline no-such-revision: git rev-parse failed' in proc.stderr
+
+
 def test_targets_are_judged_from_the_numbers():
     bench = load_bench()
 

@@ -36,6 +36,7 @@ import argparse
 import copy
 import ctypes
 import gc
+import io
 import json
 import os
 import platform
@@ -43,6 +44,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -82,6 +84,7 @@ MODEL_NAMES = {'vitb': 'DPT ViT-B/16', 'vitl': 'DPT ViT-L/16',
 
 # Training cases; each runs in its own worker process.
 TRAIN_CASES = ('ours', 'theirs', 'ours_cp', 'ours_noaux')
+BASELINE_CASE = 'ours_baseline'  # added by --baseline REV
 TRAIN_LABELS = {
     'ours': 'dpt_mm DPT ViT-B seg (BN, aux FCN head)',
     'theirs': "mmseg's DPT ViT-B (VisionTransformer + DPTHead, BN)",
@@ -457,8 +460,15 @@ def _replace_syncbn(cfg: Any) -> Any:
     return cfg
 
 
-def train_model_config(case: str, tiny: bool) -> Dict[str, Any]:
+def train_model_config(case: str, tiny: bool,
+                       root: Path = REPO_ROOT) -> Dict[str, Any]:
     """Model config of a training case (plain dict, BN instead of SyncBN).
+
+    Args:
+        case (str): One of :data:`TRAIN_CASES` or :data:`BASELINE_CASE`.
+        tiny (bool): The smoke-test model.
+        root (Path): Repository whose config file dpt_mm cases read (a
+            baseline revision reads its own).
     """
     from mmengine.config import Config
 
@@ -477,7 +487,7 @@ def train_model_config(case: str, tiny: bool) -> Dict[str, Any]:
                 in_channels=(32, 32, 32, 32), embed_dims=32, channels=32,
                 post_process_channels=[16, 32, 32, 32])
         return cfg
-    cfg = Config.fromfile(str(REPO_ROOT / OURS_SEG_CONFIG)).model
+    cfg = Config.fromfile(str(root / OURS_SEG_CONFIG)).model
     cfg = _replace_syncbn(cfg.to_dict())
     if tiny:
         cfg['backbone'].update(img_size=64, embed_dims=32, num_layers=2,
@@ -520,7 +530,13 @@ def worker_main(spec: Dict[str, Any]) -> None:
 
     Commands (one per line): ``step``, ``profile``, ``stats``, ``quit``.
     """
+    root = Path(spec.get('code_root') or REPO_ROOT)
+    # A baseline worker imports dpt_mm from the extracted old revision.
+    sys.path.insert(0, str(root))
     import dpt_mm  # noqa: F401
+    if Path(dpt_mm.__file__).resolve().parents[1] != root.resolve():
+        raise RuntimeError(f'worker imported {dpt_mm.__file__}, not the '
+                           f'dpt_mm under {root}')
     from mmengine.registry import init_default_scope
     from mmengine.structures import PixelData
 
@@ -546,7 +562,9 @@ def worker_main(spec: Dict[str, Any]) -> None:
         samples.append(sample)
 
     torch.manual_seed(0)
-    model = MODELS.build(train_model_config(spec['case'], spec['tiny']))
+    case = spec['case']
+    model = MODELS.build(train_model_config(
+        'ours' if case == BASELINE_CASE else case, spec['tiny'], root))
     model.init_weights()
     model.to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9,
@@ -629,16 +647,54 @@ class Worker:
         self.log.close()
 
 
+def extract_revision(rev: str, dest: str) -> str:
+    """Write the repository's files at git revision ``rev`` into ``dest``.
+
+    Args:
+        rev (str): Any git revision (commit, tag, ``HEAD~3``).
+        dest (str): Existing empty directory.
+
+    Returns:
+        str: The full commit hash.
+    """
+    def git(*cmd: str, **kwargs) -> subprocess.CompletedProcess:
+        proc = subprocess.run(['git', '-C', str(REPO_ROOT), *cmd],
+                              capture_output=True, **kwargs)
+        if proc.returncode:
+            err = proc.stderr.decode(errors='replace').strip()
+            raise SystemExit(f'--baseline {rev}: git {cmd[0]} failed: {err}')
+        return proc
+
+    commit = git('rev-parse', '--verify', f'{rev}^{{commit}}').stdout
+    archive = git('archive', '--format=tar', rev).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest, filter='data')
+    return commit.decode().strip()
+
+
 def bench_training(args, device: torch.device, log) -> Dict[str, Any]:
     """Interleaved training steps of every case, each in its own process."""
     spec = dict(batch=args.train_batch, size=args.train_size,
                 tiny=args.tiny, device=str(device),
                 threads=torch.get_num_threads(), top=args.profile_top)
     cases = [c for c in TRAIN_CASES if c in args.train_cases]
-    workers = {case: Worker(case, spec) for case in cases}
+    specs = {case: spec for case in cases}
+    labels = dict(TRAIN_LABELS)
     result: Dict[str, Any] = dict(batch=args.train_batch,
                                   size=args.train_size, optimizer='SGD',
                                   cases={})
+    baseline_dir = None
+    if args.baseline:
+        # Before/after in one run: the same 'ours' case with dpt_mm (and
+        # its config file) as of another revision, in its own worker.
+        baseline_dir = tempfile.TemporaryDirectory(prefix='dpt_mm_baseline_')
+        commit = extract_revision(args.baseline, baseline_dir.name)
+        cases.insert(1, BASELINE_CASE)
+        specs[BASELINE_CASE] = dict(spec, code_root=baseline_dir.name)
+        labels[BASELINE_CASE] = (f'dpt_mm at {args.baseline} '
+                                 f'({commit[:10]}), same case as ours')
+        result['baseline'] = dict(rev=args.baseline, commit=commit)
+    workers = {case: Worker(case, specs[case]) for case in cases}
     try:
         ready = {case: w.recv() for case, w in workers.items()}
         log(f'  training: {", ".join(cases)}; batch {args.train_batch}, '
@@ -660,8 +716,11 @@ def bench_training(args, device: torch.device, log) -> Dict[str, Any]:
         for case, worker in workers.items():
             mem = worker.call('stats')
             result['cases'][case] = dict(
-                label=TRAIN_LABELS[case], num_params=ready[case][
+                label=labels[case], num_params=ready[case][
                     'num_params'], losses=losses[case], **stats[case], **mem)
+        if 'ours' in cases and BASELINE_CASE in cases:
+            result['baseline_time_ratio'] = _median(
+                [a / b for a, b in zip(times['ours'], times[BASELINE_CASE])])
         if 'ours' in cases and 'ours_cp' in cases:
             off, on = times['ours'], times['ours_cp']
             result['cp_time_ratio'] = _median(
@@ -675,6 +734,8 @@ def bench_training(args, device: torch.device, log) -> Dict[str, Any]:
     finally:
         for worker in workers.values():
             worker.close()
+        if baseline_dir is not None:
+            baseline_dir.cleanup()
     return result
 
 
@@ -802,6 +863,14 @@ def format_report(report: Dict[str, Any]) -> str:
                 f"{c['ratio_to_ref']:.3f} | {c['train_peak_mb']:.0f} | "
                 f"{_fmt(_ratio(c['train_peak_mb'], ref_mem))} | "
                 f"{c['num_params'] / 1e6:.1f} |")
+        if 'baseline_time_ratio' in train:
+            now, before = cases['ours'], cases[BASELINE_CASE]
+            lines.append(
+                f"\nbefore/after ({train['baseline']['rev']} → this tree): "
+                f"step time after/before {train['baseline_time_ratio']:.3f}"
+                f", peak memory after/before "
+                f"{_fmt(_ratio(now['train_peak_mb'], before['train_peak_mb']))}"
+                )
         if 'cp_time_ratio' in train:
             off, on = cases['ours'], cases['ours_cp']
             lines.append(
@@ -863,6 +932,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='default: --warmup')
     parser.add_argument('--train-cases', type=_csv(str),
                         default=list(TRAIN_CASES), help=', '.join(TRAIN_CASES))
+    parser.add_argument('--baseline', default=None, metavar='REV',
+                        help='also train the "ours" case with dpt_mm as of '
+                        'this git revision (before/after in one run)')
     parser.add_argument('--no-inference', action='store_true')
     parser.add_argument('--no-train', action='store_true')
     parser.add_argument('--no-channels-last', action='store_true',
