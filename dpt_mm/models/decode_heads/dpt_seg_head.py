@@ -4,24 +4,32 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule
 from torch import Tensor
 
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
-from mmseg.utils import SampleList
+from mmseg.utils import ConfigType, SampleList
+from .fused_loss import ChunkedLossMixin
 
 __all__ = ['DPTSegHead']
 
 
 @MODELS.register_module()
-class DPTSegHead(BaseDecodeHead):
+class DPTSegHead(ChunkedLossMixin, BaseDecodeHead):
     """conv3×3 (no bias) → BN → ReLU → Dropout → conv1×1 → bilinear ×2.
 
     Reads the finest fused map (1/2 resolution) and returns logits at the
     input resolution. The auxiliary head of the published models is
     mmseg's ``FCNHead(num_convs=1, concat_input=False)`` on the same map
-    (Transformers, weight 0.4) or on the penultimate one (paper, 0.2).
+    (Transformers, weight 0.4) or on the penultimate one (paper, 0.2); our
+    configs use :class:`DPTFCNHead`, the same head with the chunked loss.
+
+    In training the ×2 upsample, mmseg's resize to the label size and the
+    cross-entropy are one chunked step when the labels are exactly twice
+    the 1/2-resolution logits (:class:`ChunkedLossMixin`), so logits at
+    the input resolution are never held.
 
     Args:
         in_channels (int): Fusion width (256).
@@ -31,6 +39,12 @@ class DPTSegHead(BaseDecodeHead):
             (0.1; ``nn.Dropout`` as in the originals, not ``Dropout2d``).
         norm_cfg (dict): Norm after the 3×3 conv (BN; SyncBN multi-GPU).
         in_index (int): Which neck output to read (0 = finest).
+        with_cp (bool): Gradient checkpointing of the 3×3 conv, dropout and
+            classifier in training: their 1/2-resolution activations are
+            recomputed in backward (the dropout mask too, from the saved
+            RNG state). BatchNorm running statistics are then updated twice
+            per step, as with any checkpointed BatchNorm.
+        chunked_loss (bool): See :class:`ChunkedLossMixin` (default True).
         **kwargs: Other :class:`BaseDecodeHead` arguments.
     """
 
@@ -40,14 +54,34 @@ class DPTSegHead(BaseDecodeHead):
                  dropout_ratio: float = 0.1,
                  norm_cfg: dict = dict(type='BN', requires_grad=True),
                  in_index: int = 0,
+                 with_cp: bool = False,
                  **kwargs) -> None:
         super().__init__(in_channels, channels, dropout_ratio=dropout_ratio,
                          norm_cfg=norm_cfg, in_index=in_index, **kwargs)
+        self.with_cp = with_cp
         self.conv = ConvModule(in_channels, channels, 3, padding=1,
                                conv_cfg=self.conv_cfg, norm_cfg=norm_cfg,
                                act_cfg=self.act_cfg)
         self.dropout = nn.Dropout(dropout_ratio) if dropout_ratio > 0 \
             else None
+
+    def _classify(self, x: Tensor) -> Tensor:
+        return self.cls_seg(self.conv(x))
+
+    def half_res_logits(self, inputs: Sequence[Tensor]) -> Tensor:
+        """Logits before the final ×2 upsample.
+
+        Args:
+            inputs (Sequence[Tensor]): Neck outputs.
+
+        Returns:
+            Tensor: B×num_classes×h×w logits at the read map's resolution.
+        """
+        x = self._transform_inputs(inputs)
+        if (self.with_cp and self.training and x.requires_grad
+                and torch.is_grad_enabled()):
+            return cp.checkpoint(self._classify, x, use_reentrant=False)
+        return self._classify(x)
 
     def forward(self, inputs: Sequence[Tensor]) -> Tensor:
         """Args:
@@ -56,17 +90,46 @@ class DPTSegHead(BaseDecodeHead):
         Returns:
             Tensor: B×num_classes×H×W logits at the input resolution.
         """
-        x = self.cls_seg(self.conv(self._transform_inputs(inputs)))
-        return F.interpolate(x, scale_factor=2, mode='bilinear',
-                             align_corners=True)
+        return F.interpolate(self.half_res_logits(inputs), scale_factor=2,
+                             mode='bilinear', align_corners=True)
 
-    def loss_by_feat(self, seg_logits: Tensor,
-                     batch_data_samples: SampleList) -> dict:
-        """Cross-entropy etc. as mmseg's, after checking the labels.
+    def loss(self, inputs: Sequence[Tensor], batch_data_samples: SampleList,
+             train_cfg: ConfigType) -> dict:
+        """Losses of mmseg's ``forward`` → ``loss_by_feat``.
+
+        When the chunked loss applies and the labels are exactly twice the
+        size of the 1/2-resolution logits (mmseg's resize to the label size
+        is then the identity), the ×2 ``align_corners=True`` upsample is
+        done inside the chunked cross-entropy.
+
+        Args:
+            inputs (Sequence[Tensor]): Neck outputs.
+            batch_data_samples (list[SegDataSample]): With ``gt_sem_seg``.
+            train_cfg (dict): The training config (unused, as in mmseg).
+
+        Returns:
+            dict[str, Tensor]: mmseg's loss dict (``loss_ce``, ``acc_seg``).
+        """
+        logits = self.half_res_logits(inputs)
+        losses = self.chunked_ce_losses()
+        seg_label = self._stack_batch_gt(batch_data_samples).squeeze(1)
+        if losses is None or tuple(seg_label.shape[-2:]) != (
+                2 * logits.shape[-2], 2 * logits.shape[-1]):
+            logits = F.interpolate(logits, scale_factor=2, mode='bilinear',
+                                   align_corners=True)
+            return self.loss_by_feat(logits, batch_data_samples)
+        self.check_labels(batch_data_samples)
+        return self.chunked_loss_by_feat(logits, seg_label, losses,
+                                         align_corners=True)
+
+    def check_labels(self, batch_data_samples: SampleList) -> None:
+        """Raise, naming the annotation file, on a label out of range.
 
         A label outside ``[0, num_classes)`` that is not the ignore index
-        would crash deep inside the loss without saying where it came from;
-        here it raises naming the annotation file.
+        would crash deep inside the loss without saying where it came from.
+
+        Args:
+            batch_data_samples (list[SegDataSample]): With ``gt_sem_seg``.
         """
         for sample in batch_data_samples:
             labels = sample.gt_sem_seg.data
@@ -81,4 +144,17 @@ class DPTSegHead(BaseDecodeHead):
                     f'{self.ignore_index} (check num_classes, '
                     'reduce_zero_label and the annotation file; '
                     'tools/misc/check_dataset.py lists every such file)')
+
+    def loss_by_feat(self, seg_logits: Tensor,
+                     batch_data_samples: SampleList) -> dict:
+        """Cross-entropy etc. as mmseg's, after :meth:`check_labels`.
+
+        Args:
+            seg_logits (Tensor): B×num_classes×H×W output of ``forward``.
+            batch_data_samples (list[SegDataSample]): With ``gt_sem_seg``.
+
+        Returns:
+            dict[str, Tensor]: mmseg's loss dict.
+        """
+        self.check_labels(batch_data_samples)
         return super().loss_by_feat(seg_logits, batch_data_samples)
