@@ -109,6 +109,20 @@ def test_all_ignored_batch_is_zero_like_mmseg(avg_non_ignore):
     torch.testing.assert_close(acc, ref_acc)
 
 
+@pytest.mark.parametrize('low,high', [((8, 8), (16, 16)), ((8, 8), (8, 8))])
+def test_channels_last_logits_get_a_channels_last_gradient(low, high):
+    """A oneDNN conv hands over channels-last logits; a gradient in another
+    layout would be copied back by the conv's backward."""
+    logits, label = random_case(2, 5, low, high)
+    logits = logits.contiguous(memory_format=torch.channels_last)
+    errors = compare(logits, label, align_corners=True, chunk_rows=3)
+    assert max(errors) <= TOL, errors
+    leaf = logits.detach().requires_grad_()
+    loss, _ = resize_cross_entropy(leaf, label, align_corners=True)
+    grad, = torch.autograd.grad(loss, leaf)
+    assert grad.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_default_bands_by_memory(monkeypatch):
     """The default chunk size comes from CHUNK_BYTES (here ~3 rows)."""
     logits, label = random_case(2, 6, (7, 9), (25, 33))

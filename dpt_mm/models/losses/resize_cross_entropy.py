@@ -230,8 +230,10 @@ class _ResizeCrossEntropy(torch.autograd.Function):
         # d loss / d x = (softmax − onehot) · w[y] · scale at valid pixels.
         scale = (plan.loss_weight * grad_loss.double() /
                  (plan.denominator + _EPS)).to(op_dtype)
-        grad = torch.zeros(logits.shape, dtype=op_dtype,
-                           device=logits.device)
+        # In the logits' own memory format (channels-last after a oneDNN
+        # conv): a plain contiguous gradient would be copied into that
+        # layout by the convolution's backward.
+        grad = torch.zeros_like(logits, dtype=op_dtype)
         identity = plan.rows is None and logits.shape[-1] == plan.size[1]
         with torch.autocast(logits.device.type, enabled=False):
             for r0, r1 in plan.bands:
