@@ -126,8 +126,11 @@ def test_benchmark_tiny_end_to_end_writes_json(tmp_path):
     assert set(train['cases']) == {'ours', 'theirs', 'ours_cp'}
     for case in train['cases'].values():
         assert {'median_ms', 'ratio_to_ref', 'train_peak_mb', 'peak_rss_mb',
-                'num_params', 'losses'} <= set(case)
+                'num_params', 'losses', 'held_mb', 'alloc_peak_mb'} <= set(case)
         assert all(torch.isfinite(torch.tensor(case['losses'])))
+        # The step allocates on top of the weights and optimiser state.
+        assert case['alloc_peak_mb'] > case['held_mb'] > 4 * case[
+            'num_params'] / 2**20
     assert train['cases']['theirs']['ratio_to_ref'] == 1.0
     assert 'cp_time_ratio' in train and {'ours', 'theirs'} <= set(
         train['profile'])
@@ -137,6 +140,23 @@ def test_benchmark_tiny_end_to_end_writes_json(tmp_path):
     assert any(n.startswith('train step') for n in names)
     assert any(n.startswith('checkpointing peak') for n in names)
     assert all(isinstance(t['met'], bool) for t in report['targets'])
+
+
+def test_step_peak_bytes_counts_live_tensors_on_cpu():
+    """The CPU allocated-peak measure: 1 MiB + 2 MiB live at once, the
+    1 MiB freed before a 4 MiB tensor: peak 6 MiB above the start."""
+    bench = load_bench()
+    mib = 2**20 // 4
+
+    def fn():
+        a = torch.ones(mib)
+        b = torch.ones(2 * mib)
+        del a
+        c = torch.ones(4 * mib)
+        return b, c
+
+    peak = bench.step_peak_bytes(fn, torch.device('cpu'))
+    assert peak == 6 * 2**20
 
 
 def _git_head() -> str:
