@@ -288,9 +288,10 @@ def test_seg_head_chunked_equals_unfused(monkeypatch, label_size):
     assert calls == [label_size == (16, 24)]
 
 
-def test_seg_head_with_cp_same_step(monkeypatch):
+@pytest.mark.parametrize('cfg,segments', [(SEG_HEAD, 2), (FCN_HEAD, 1)])
+def test_heads_with_cp_same_step_less_saved(monkeypatch, cfg, segments):
     data = samples(2, (16, 24))
-    plain = head_loss(SEG_HEAD, data, seed=3)
+    plain = head_loss(cfg, data, seed=3)
     calls = []
     checkpoint = torch.utils.checkpoint.checkpoint
 
@@ -299,10 +300,23 @@ def test_seg_head_with_cp_same_step(monkeypatch):
         return checkpoint(*args, **kwargs)
 
     monkeypatch.setattr(torch.utils.checkpoint, 'checkpoint', spy)
-    ckpt = head_loss(dict(SEG_HEAD, with_cp=True), data, seed=3)
-    assert calls == [dict(use_reentrant=False)]
+    ckpt = head_loss(dict(cfg, with_cp=True), data, seed=3)
+    assert calls == [dict(use_reentrant=False)] * segments
     # Dropout included: the recomputation draws the same mask.
     assert_same_step(ckpt, plain)
+
+    inputs = neck_outputs()
+    saved = {}
+    for with_cp in (False, True):
+        head = MODELS.build(dict(cfg, with_cp=with_cp)).train()
+        saved[with_cp] = saved_bytes(lambda: head.loss(inputs, data, {}))[1]
+    assert saved[True] < saved[False], saved
+    # Outside training (or without grad) the heads run plainly.
+    calls.clear()
+    head.eval()
+    with torch.no_grad():
+        head(inputs)
+    assert calls == []
 
 
 def test_seg_head_label_check_on_both_paths():

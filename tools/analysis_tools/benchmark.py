@@ -88,7 +88,7 @@ BASELINE_CASE = 'ours_baseline'  # added by --baseline REV
 TRAIN_LABELS = {
     'ours': 'dpt_mm DPT ViT-B seg (BN, aux FCN head)',
     'theirs': "mmseg's DPT ViT-B (VisionTransformer + DPTHead, BN)",
-    'ours_cp': 'dpt_mm, with_cp=True in backbone, neck and decode head',
+    'ours_cp': 'dpt_mm, with_cp=True in backbone, neck and both heads',
     'ours_noaux': 'dpt_mm without the aux head (like mmseg)',
 }
 OURS_SEG_CONFIG = 'configs/_base_/models/dpt_vit-b16_seg.py'
@@ -500,6 +500,7 @@ def train_model_config(case: str, tiny: bool,
         cfg['backbone']['with_cp'] = True
         cfg['neck']['with_cp'] = True
         cfg['decode_head']['with_cp'] = True
+        cfg['auxiliary_head']['with_cp'] = True
     if case == 'ours_noaux':
         cfg['auxiliary_head'] = None
     return cfg

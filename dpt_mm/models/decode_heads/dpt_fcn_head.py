@@ -1,4 +1,11 @@
-"""mmseg's FCN head with the chunked cross-entropy."""
+"""mmseg's FCN head with the chunked cross-entropy and optional checkpointing.
+"""
+from typing import Sequence
+
+import torch
+import torch.utils.checkpoint as cp
+from torch import Tensor
+
 from mmseg.models.decode_heads import FCNHead
 from mmseg.registry import MODELS
 from .fused_loss import ChunkedLossMixin
@@ -11,12 +18,29 @@ class DPTFCNHead(ChunkedLossMixin, FCNHead):
     """mmseg's ``FCNHead`` whose loss never holds full-resolution logits.
 
     The same layers, parameters and state-dict keys as ``FCNHead`` (its
-    checkpoints load unchanged) and the same losses and gradients; only
+    checkpoints load unchanged) and the same outputs, losses and gradients;
     ``loss_by_feat`` goes through :class:`ChunkedLossMixin`. The auxiliary
     head of the DPT segmentation configs: its 1/2- or 1/4-resolution logits
     would otherwise be resized to full resolution for the loss.
 
     Args:
+        with_cp (bool): Gradient checkpointing of the whole head in
+            training: its convolutions' activations are recomputed in
+            backward. Defaults to False.
         chunked_loss (bool): See :class:`ChunkedLossMixin` (default True).
         **kwargs: ``FCNHead`` arguments.
     """
+
+    def __init__(self, *args, with_cp: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.with_cp = with_cp
+
+    def forward(self, inputs: Sequence[Tensor]) -> Tensor:
+        """Args: inputs (Sequence[Tensor]): Neck outputs.
+
+        Returns:
+            Tensor: B×num_classes×h×w logits.
+        """
+        if self.with_cp and self.training and torch.is_grad_enabled():
+            return cp.checkpoint(super().forward, inputs, use_reentrant=False)
+        return super().forward(inputs)

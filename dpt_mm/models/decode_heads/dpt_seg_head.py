@@ -40,7 +40,8 @@ class DPTSegHead(ChunkedLossMixin, BaseDecodeHead):
         norm_cfg (dict): Norm after the 3×3 conv (BN; SyncBN multi-GPU).
         in_index (int): Which neck output to read (0 = finest).
         with_cp (bool): Gradient checkpointing of the 3×3 conv, dropout and
-            classifier in training: their 1/2-resolution activations are
+            classifier in training (two segments: conv→BN→ReLU, then
+            dropout→classifier): their 1/2-resolution activations are
             recomputed in backward (the dropout mask too, from the saved
             RNG state). BatchNorm running statistics are then updated twice
             per step, as with any checkpointed BatchNorm.
@@ -80,7 +81,11 @@ class DPTSegHead(ChunkedLossMixin, BaseDecodeHead):
         x = self._transform_inputs(inputs)
         if (self.with_cp and self.training and x.requires_grad
                 and torch.is_grad_enabled()):
-            return cp.checkpoint(self._classify, x, use_reentrant=False)
+            # Two segments: recomputing conv→BN→ReLU and dropout→classifier
+            # separately keeps half as many 1/2-resolution maps alive at
+            # once in backward (the peak of a checkpointed step).
+            x = cp.checkpoint(self.conv, x, use_reentrant=False)
+            return cp.checkpoint(self.cls_seg, x, use_reentrant=False)
         return self._classify(x)
 
     def forward(self, inputs: Sequence[Tensor]) -> Tensor:
