@@ -103,6 +103,8 @@ def test_benchmark_tiny_end_to_end_writes_json(tmp_path):
     assert {'meta', 'args', 'command', 'inference', 'training', 'targets',
             'wall_s'} <= set(report)
     assert {'torch', 'cpu', 'threads', 'device'} <= set(report['meta'])
+    if _git_head():
+        assert report['meta']['commit'].startswith(_git_head())
     (row, ) = report['inference']
     assert row['model'] == 'tiny' and row['batch'] == 1 and row['size'] == 64
     assert row['parity_rel_err'] <= RTOL and row['fast_rel_err'] <= RTOL

@@ -3,8 +3,9 @@
 :func:`optimize_for_inference` prepares a built model for inference only:
 eval mode, no parameter gradients, BatchNorm folded into the convolution
 before it, the hybrid stem's weight standardisation computed once,
-channels-last convolutions, linear layers through oneDNN instead of MKL
-(a large win on AMD CPUs), and optionally bf16 autocast and
+channels-last convolutions, linear layers of other components (an mmseg
+backbone swapped in) through oneDNN like dpt_mm's own, and optionally bf16
+autocast and
 ``torch.compile`` of the backbone, neck and decode head. The model keeps
 its type, state-dict keys and methods (``predict``, ``test_step``,
 ``mode='tensor'``), so mmseg's tools run it unchanged.
@@ -239,9 +240,10 @@ def optimize_for_inference(model: nn.Module,
       standardisation computed once (:func:`freeze_weight_standardization`);
     * ``channels_last``: conv weights and the image in NHWC, oneDNN's
       native layout, so convolutions skip layout reorders;
-    * ``onednn_linear``: linear layers through oneDNN rather than MKL's
-      sgemm (:func:`linears_to_onednn`; about 2.3× faster GEMMs on the AMD
-      CPU measured, default on for CPU models);
+    * ``onednn_linear``: plain ``nn.Linear`` layers (of components that
+      are not dpt_mm's, whose ``Linear`` already does this) through oneDNN
+      rather than MKL's sgemm (:func:`linears_to_onednn`; about 2.3×
+      faster GEMMs on the AMD CPU measured, default on for CPU models);
     * ``dtype``: autocast of the parts to e.g. ``torch.bfloat16`` (lossy:
       about 1e-2 relative; only worth it with AVX512-BF16/AMX, see
       :func:`bf16_supported`); the decode head's output is cast back to

@@ -289,6 +289,14 @@ def machine_info(device: torch.device) -> Dict[str, Any]:
                 onednn=_onednn_caps(), device=str(device))
     if device.type == 'cuda':
         info['gpu'] = torch.cuda.get_device_name(device)
+    # Which code was measured: the commit, and whether the tree differed.
+    git = ['git', '-C', str(REPO_ROOT)]
+    head = subprocess.run([*git, 'rev-parse', 'HEAD'], capture_output=True,
+                          text=True)
+    if head.returncode == 0:
+        dirty = subprocess.run([*git, 'status', '--porcelain', '-uno'],
+                               capture_output=True, text=True).stdout
+        info['commit'] = head.stdout.strip() + ('+dirty' if dirty else '')
     try:
         info['loadavg_start'] = list(os.getloadavg())
     except OSError:
