@@ -11,6 +11,7 @@ from torch import Tensor
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, SampleList
+from ..layers import checkpoint_rows
 from .fused_loss import ChunkedLossMixin
 
 __all__ = ['DPTSegHead']
@@ -41,9 +42,12 @@ class DPTSegHead(ChunkedLossMixin, BaseDecodeHead):
         in_index (int): Which neck output to read (0 = finest).
         with_cp (bool): Gradient checkpointing of the 3×3 conv, dropout and
             classifier in training (two segments: conv→BN→ReLU, then
-            dropout→classifier): their 1/2-resolution activations are
-            recomputed in backward (the dropout mask too, from the saved
-            RNG state). BatchNorm running statistics are then updated twice
+            dropout→classifier, recomputed band by band with
+            :func:`~dpt_mm.models.layers.checkpoint_rows`): their
+            1/2-resolution activations are recomputed in backward (the
+            dropout mask too, from the saved RNG state; it is drawn per
+            band, so it differs from the mask of ``with_cp=False`` under
+            the same seed). BatchNorm running statistics are then updated twice
             per step, as with any checkpointed BatchNorm.
         chunked_loss (bool): See :class:`ChunkedLossMixin` (default True).
         **kwargs: Other :class:`BaseDecodeHead` arguments.
@@ -81,11 +85,13 @@ class DPTSegHead(ChunkedLossMixin, BaseDecodeHead):
         x = self._transform_inputs(inputs)
         if (self.with_cp and self.training and x.requires_grad
                 and torch.is_grad_enabled()):
-            # Two segments: recomputing conv→BN→ReLU and dropout→classifier
-            # separately keeps half as many 1/2-resolution maps alive at
-            # once in backward (the peak of a checkpointed step).
+            # Two segments. conv→BN→ReLU mixes rows (3×3, batch
+            # statistics); dropout→classifier is per pixel, so its
+            # recomputation runs band by band: at the peak of a
+            # checkpointed step (this head's backward) only one band of
+            # its 1/2-resolution mask, output and gradient is alive.
             x = cp.checkpoint(self.conv, x, use_reentrant=False)
-            return cp.checkpoint(self.cls_seg, x, use_reentrant=False)
+            return checkpoint_rows(self.cls_seg, x, module=self.conv_seg)
         return self._classify(x)
 
     def forward(self, inputs: Sequence[Tensor]) -> Tensor:
