@@ -15,10 +15,9 @@ import torch
 from dpt_mm.utils.fast_path import (fold_conv_bn, fuse_conv_norms,
                                     linears_to_onednn, optimize_for_inference)
 from mmengine.config import ConfigDict
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
-from toy_utils import HYBRID_NECK, TINY_HYBRID, TINY_NECK, TINY_VIT
+from toy_utils import (HYBRID_NECK, TINY_HYBRID, TINY_NECK, TINY_VIT,
+                       seg_samples)
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / 'tools' / 'analysis_tools' / 'benchmark.py'
@@ -51,18 +50,6 @@ def seg_model(num_classes=5):
                          num_classes=num_classes, norm_cfg=norm),
         # mmseg's EncoderDecoder reads test_cfg by attribute.
         test_cfg=ConfigDict(mode='whole')))
-
-
-def seg_samples(batch, size, num_classes):
-    samples = []
-    for _ in range(batch):
-        sample = SegDataSample()
-        sample.gt_sem_seg = PixelData(
-            data=torch.randint(0, num_classes, (1, *size)))
-        sample.set_metainfo(dict(img_shape=size, ori_shape=size,
-                                 pad_shape=size))
-        samples.append(sample)
-    return samples
 
 
 def load_bench():

@@ -9,7 +9,8 @@ from dpt_mm.models.layers import resize_pos_embed
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmengine.structures import PixelData
-from toy_utils import HYBRID_NECK, TINY_HYBRID, TINY_NECK, TINY_VIT
+from toy_utils import (HYBRID_NECK, TINY_HYBRID, TINY_NECK, TINY_VIT,
+                       seg_samples)
 
 PREPROC = dict(type='SegDataPreProcessor', mean=[127.5] * 3, std=[127.5] * 3,
                bgr_to_rgb=True, size_divisor=32, seg_pad_val=0)
@@ -49,18 +50,6 @@ def depth_samples(batch, size):
         sample = SegDataSample()
         depth = torch.rand(1, *size) * 5 + 0.5
         sample.gt_depth_map = PixelData(data=depth)
-        sample.set_metainfo(dict(img_shape=size, ori_shape=size,
-                                 pad_shape=size))
-        samples.append(sample)
-    return samples
-
-
-def seg_samples(batch, size, num_classes):
-    samples = []
-    for _ in range(batch):
-        sample = SegDataSample()
-        sample.gt_sem_seg = PixelData(
-            data=torch.randint(0, num_classes, (1, *size)))
         sample.set_metainfo(dict(img_shape=size, ori_shape=size,
                                  pad_shape=size))
         samples.append(sample)

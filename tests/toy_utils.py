@@ -1,11 +1,15 @@
-"""Shrinking real configs so that they train on the toy scenes in seconds."""
+"""Shrinking real configs so that they train on the toy scenes in seconds,
+and the tiny components and data samples the model-level tests share."""
 import copy
 import os.path as osp
-from typing import Any
+from typing import Any, List, Tuple
 
+import torch
 from mmengine.config import Config
+from mmengine.structures import PixelData
 
 from dpt_mm.datasets.toy_scenes import generate_toy_data
+from mmseg.structures import SegDataSample
 
 TOY_SIZE = (64, 96)  # (H, W), multiples of 32
 # Tiny DPT components (32-pixel native grid) for model-level tests.
@@ -26,6 +30,20 @@ TINY_BACKBONE = dict(embed_dims=32, num_layers=4, num_heads=2,
 HYBRID_STEM = dict(stem_channels=8, stem_depths=(1, 1, 1),
                    stem_widths=(16, 32, 64), norm_groups=4,
                    num_layers=2, out_indices=(0, 1))
+
+
+def seg_samples(batch: int, size: Tuple[int, int],
+                num_classes: int) -> List[SegDataSample]:
+    """Segmentation data samples with random labels in [0, num_classes)."""
+    samples = []
+    for _ in range(batch):
+        sample = SegDataSample()
+        sample.gt_sem_seg = PixelData(
+            data=torch.randint(0, num_classes, (1, *size)))
+        sample.set_metainfo(dict(img_shape=size, ori_shape=size,
+                                 pad_shape=size))
+        samples.append(sample)
+    return samples
 
 
 def make_toy_root(tmp_path_factory, layouts=None) -> str:
