@@ -95,6 +95,31 @@ def test_backbone_hooks_return_what_config_says():
     assert outs[2][0].shape == (1, 32, 4, 2)
 
 
+def test_hooks_in_the_given_order_and_repeatable():
+    """out_indices (3, 1, 1): block 3 first, block 1 twice (Transformers'
+    backbone_out_indices allow both); a neck reading four repeated hooks
+    builds and runs."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 32, 32)
+    plain = MODELS.build(dict(TINY_VIT, out_indices=(1, 3))).eval()
+    shuffled = MODELS.build(dict(TINY_VIT, out_indices=(3, 1, 1))).eval()
+    shuffled.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        one, three = plain(x)
+        outs = shuffled(x)
+    assert len(outs) == 3
+    for got, want in zip(outs, (three, one, one)):
+        torch.testing.assert_close(got[0], want[0])
+        torch.testing.assert_close(got[1], want[1])
+
+    model = MODELS.build(dict(
+        type='DepthEstimator',
+        backbone=dict(TINY_VIT, out_indices=(0, 0, 1, 1)), neck=TINY_NECK,
+        decode_head=dict(type='DPTDepthHead', in_channels=16, channels=8)))
+    assert model(torch.randn(1, 3, 32, 32), mode='tensor').shape[-2:] == (
+        32, 32)
+
+
 def test_pos_embed_resize_exact_at_native_size_and_bilinear_elsewhere():
     pos = torch.randn(1, 1 + 6 * 6, 8)
     assert resize_pos_embed(pos, (6, 6)) is pos

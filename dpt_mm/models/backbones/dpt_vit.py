@@ -1,5 +1,5 @@
 """Plain ViT backbone with DPT's hooks (ViT-B/16, ViT-L/16)."""
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -57,7 +57,8 @@ class DPTViT(BaseModule):
         norm_eps (float): LayerNorm eps: 1e-6 original DPT/timm, 1e-12
             Transformers, 1e-5 mmseg's ViT.
         out_indices (Sequence[int]): 0-based blocks to hook (DPT-B
-            (2, 5, 8, 11), DPT-L (5, 11, 17, 23)).
+            (2, 5, 8, 11), DPT-L (5, 11, 17, 23)), returned in this order;
+            a block may be hooked more than once (as in Transformers).
         drop_rate (float): Dropout after projections and embeddings.
         attn_drop_rate (float): Attention dropout.
         drop_path_rate (float): Stochastic-depth rate of the last block
@@ -211,15 +212,16 @@ class DPTViT(BaseModule):
             False), h = H/16, w = W/16.
         """
         tokens, grid, stem_feats = self.embed(x)
-        outs: List[HookOutput] = list(self.stem_outputs(stem_feats))
+        hooked: Dict[int, HookOutput] = {}
         for idx, layer in enumerate(self.layers):
             if self.with_cp and self.training and tokens.requires_grad:
                 tokens = cp.checkpoint(layer, tokens, use_reentrant=False)
             else:
                 tokens = layer(tokens)
             if idx in self.out_indices:
-                outs.append(self._to_map(tokens, grid))
-        return tuple(outs)
+                hooked[idx] = self._to_map(tokens, grid)
+        return tuple(self.stem_outputs(stem_feats)) + tuple(
+            hooked[idx] for idx in self.out_indices)
 
     def stem_outputs(self, stem_feats: List[Tensor]) -> List[Tensor]:
         """Stem feature maps that are hooks too (none for a plain ViT)."""
