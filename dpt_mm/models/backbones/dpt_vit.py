@@ -3,7 +3,6 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
@@ -11,7 +10,7 @@ from torch import Tensor
 from mmseg.registry import MODELS
 from mmseg.utils import OptMultiConfig
 from ...utils.config import check_arg_types
-from ..layers import TransformerBlock, resize_pos_embed
+from ..layers import TransformerBlock, checkpoint_if, resize_pos_embed
 
 __all__ = ['DPTViT']
 
@@ -214,10 +213,9 @@ class DPTViT(BaseModule):
         tokens, grid, stem_feats = self.embed(x)
         hooked: Dict[int, HookOutput] = {}
         for idx, layer in enumerate(self.layers):
-            if self.with_cp and self.training and tokens.requires_grad:
-                tokens = cp.checkpoint(layer, tokens, use_reentrant=False)
-            else:
-                tokens = layer(tokens)
+            tokens = checkpoint_if(
+                self.with_cp and self.training and tokens.requires_grad,
+                layer, tokens)
             if idx in self.out_indices:
                 hooked[idx] = self._to_map(tokens, grid)
         return tuple(self.stem_outputs(stem_feats)) + tuple(

@@ -2,12 +2,11 @@
 """
 from typing import Sequence
 
-import torch
-import torch.utils.checkpoint as cp
 from torch import Tensor
 
 from mmseg.models.decode_heads import FCNHead
 from mmseg.registry import MODELS
+from ..layers import checkpoint_if
 from .fused_loss import ChunkedLossMixin
 
 __all__ = ['DPTFCNHead']
@@ -41,6 +40,5 @@ class DPTFCNHead(ChunkedLossMixin, FCNHead):
         Returns:
             Tensor: B×num_classes×h×w logits.
         """
-        if self.with_cp and self.training and torch.is_grad_enabled():
-            return cp.checkpoint(super().forward, inputs, use_reentrant=False)
-        return super().forward(inputs)
+        return checkpoint_if(self.with_cp and self.training,
+                             super().forward, inputs)

@@ -1,12 +1,31 @@
-"""Gradient checkpointing of a per-pixel segment, one band of rows at a time.
+"""Gradient checkpointing for the ``with_cp`` options of dpt_mm's modules.
 """
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+import torch.utils.checkpoint as cp
 from torch import Tensor
 
-__all__ = ['checkpoint_rows']
+__all__ = ['checkpoint_if', 'checkpoint_rows']
+
+
+def checkpoint_if(enabled: bool, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, recomputed in backward when ``enabled`` and autograd
+    is recording (non-reentrant ``torch.utils.checkpoint``).
+
+    Args:
+        enabled (bool): The caller's condition, e.g.
+            ``self.with_cp and self.training``.
+        fn (callable): The segment.
+        *args: Its inputs.
+
+    Returns:
+        Any: ``fn(*args)``.
+    """
+    if enabled and torch.is_grad_enabled():
+        return cp.checkpoint(fn, *args, use_reentrant=False)
+    return fn(*args)
 
 # Default band: about this many bytes of input rows.
 BAND_BYTES = 16 * 2**20

@@ -1,16 +1,14 @@
 """DPT neck: reassemble hooked tokens at four resolutions, then fuse."""
 from typing import List, Optional, Sequence, Tuple, Union
 
-import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
 from ...utils.config import check_arg_types
-from ..layers import FeatureFusionBlock, ReassembleBlock
+from ..layers import FeatureFusionBlock, ReassembleBlock, checkpoint_if
 
 __all__ = ['DPTNeck']
 
@@ -130,6 +128,4 @@ class DPTNeck(BaseModule):
 
     def _run(self, fn, *args):
         """Call ``fn``, recomputing it in backward when ``with_cp``."""
-        if self.with_cp and self.training and torch.is_grad_enabled():
-            return cp.checkpoint(fn, *args, use_reentrant=False)
-        return fn(*args)
+        return checkpoint_if(self.with_cp and self.training, fn, *args)
