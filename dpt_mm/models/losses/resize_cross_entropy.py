@@ -36,8 +36,8 @@ class _SourceRows:
     Attributes:
         index0 (Tensor): H long, first input row of each output row.
         index1 (Tensor): H long, second input row (``i0`` or ``i0 + 1``).
-        lambda0 (Tensor): 1×1×H×1 weight of ``index0``.
-        lambda1 (Tensor): 1×1×H×1 weight of ``index1``.
+        lambda0 (Tensor): H, weight of ``index0``.
+        lambda1 (Tensor): H, weight of ``index1``.
         first (List[int]): ``index0`` as Python ints (band bounds).
         last (List[int]): ``index1`` as Python ints.
     """
@@ -63,9 +63,9 @@ class _SourceRows:
         rows = torch.arange(r1 - r0, device=self.index0.device)
         matrix = self.lambda0.new_zeros(r1 - r0, n)
         matrix.index_put_((rows, self.index0[r0:r1] - a),
-                          self.lambda0.view(-1)[r0:r1], accumulate=True)
+                          self.lambda0[r0:r1], accumulate=True)
         matrix.index_put_((rows, self.index1[r0:r1] - a),
-                          self.lambda1.view(-1)[r0:r1], accumulate=True)
+                          self.lambda1[r0:r1], accumulate=True)
         return matrix
 
 
@@ -109,10 +109,8 @@ def _source_rows(in_size: int, out_size: int, align_corners: bool,
     index1 = index0 + (index0 < in_size - 1).long()
     lambda0 = 1 - lambda1
     return _SourceRows(
-        index0.to(device), index1.to(device),
-        lambda0.view(1, 1, -1, 1).to(device),
-        lambda1.view(1, 1, -1, 1).to(device),
-        index0.tolist(), index1.tolist())
+        index0.to(device), index1.to(device), lambda0.to(device),
+        lambda1.to(device), index0.tolist(), index1.tolist())
 
 
 @dataclass(frozen=True)
