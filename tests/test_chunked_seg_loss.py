@@ -14,9 +14,11 @@ from mmseg.models.losses import CrossEntropyLoss, accuracy
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-# The module (the package attribute of that name is the function).
+# The modules (the package attributes of these names are functions).
 rce_module = importlib.import_module(
     'dpt_mm.models.losses.resize_cross_entropy')
+checkpoint_module = importlib.import_module(
+    'dpt_mm.models.layers.checkpoint')
 TOL = 1e-5  # relative, float32
 
 
@@ -288,25 +290,39 @@ def test_seg_head_chunked_equals_unfused(monkeypatch, label_size):
     assert calls == [label_size == (16, 24)]
 
 
-@pytest.mark.parametrize('cfg,segments', [(SEG_HEAD, 1), (FCN_HEAD, 1)])
-def test_heads_with_cp_same_step_less_saved(monkeypatch, cfg, segments):
-    """With dropout off the checkpointed step equals the plain one (the
-    seg head's banded classifier draws its dropout mask per band; that the
-    replay matches is tested in test_checkpoint_rows.py)."""
-    cfg = dict(cfg, dropout_ratio=0.0)
+@pytest.mark.parametrize('cfg,norm,fused', [
+    (SEG_HEAD, 'BN', True), (FCN_HEAD, 'BN', True),
+    (SEG_HEAD, 'GN', False), (FCN_HEAD, 'GN', False)])
+def test_heads_with_cp_same_step_less_saved(monkeypatch, cfg, norm, fused):
+    """With dropout off the checkpointed step equals the plain one, BN's
+    running statistics included (they move once). Conv→BN→ReLU heads go
+    through checkpoint_conv_classifier, others through
+    torch.utils.checkpoint. (Dropout replay: test_checkpoint_head.py.)"""
+    norm_cfg = dict(type='BN') if norm == 'BN' else dict(
+        type='GN', num_groups=2)
+    cfg = dict(cfg, dropout_ratio=0.0, norm_cfg=norm_cfg)
     data = samples(2, (16, 24))
     plain = head_loss(cfg, data, seed=3)
     calls = []
     checkpoint = torch.utils.checkpoint.checkpoint
+    fused_fn = checkpoint_module.checkpoint_conv_classifier
 
     def spy(*args, **kwargs):
-        calls.append(kwargs)
+        calls.append('torch')
         return checkpoint(*args, **kwargs)
 
+    def spy_fused(*args, **kwargs):
+        calls.append('fused')
+        return fused_fn(*args, **kwargs)
+
     monkeypatch.setattr(torch.utils.checkpoint, 'checkpoint', spy)
+    monkeypatch.setattr(checkpoint_module, 'checkpoint_conv_classifier',
+                        spy_fused)
     ckpt = head_loss(dict(cfg, with_cp=True), data, seed=3)
-    assert calls == [dict(use_reentrant=False)] * segments
+    assert calls == ['fused' if fused else 'torch']
     assert_same_step(ckpt, plain)
+    for (name, a), b in zip(plain[0].named_buffers(), ckpt[0].buffers()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), name
 
     inputs = neck_outputs()
     saved = {}

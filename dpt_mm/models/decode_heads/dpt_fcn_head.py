@@ -6,7 +6,7 @@ from torch import Tensor
 
 from mmseg.models.decode_heads import FCNHead
 from mmseg.registry import MODELS
-from ..layers import checkpoint_if
+from ..layers import checkpoint_if, conv_classifier
 from .fused_loss import ChunkedLossMixin
 
 __all__ = ['DPTFCNHead']
@@ -25,7 +25,11 @@ class DPTFCNHead(ChunkedLossMixin, FCNHead):
     Args:
         with_cp (bool): Gradient checkpointing of the whole head in
             training: its convolutions' activations are recomputed in
-            backward. Defaults to False.
+            backward. With one conv and no ``concat_input`` (the DPT
+            configs) through
+            :func:`~dpt_mm.models.layers.checkpoint_conv_classifier`,
+            which keeps only the input map and moves BatchNorm's running
+            statistics once per step. Defaults to False.
         chunked_loss (bool): See :class:`ChunkedLossMixin` (default True).
         **kwargs: ``FCNHead`` arguments.
     """
@@ -40,5 +44,9 @@ class DPTFCNHead(ChunkedLossMixin, FCNHead):
         Returns:
             Tensor: B×num_classes×h×w logits.
         """
-        return checkpoint_if(self.with_cp and self.training,
-                             super().forward, inputs)
+        with_cp = self.with_cp and self.training
+        if self.num_convs == 1 and not self.concat_input:
+            return conv_classifier(self.convs[0], self.dropout,
+                                   self.conv_seg,
+                                   self._transform_inputs(inputs), with_cp)
+        return checkpoint_if(with_cp, super().forward, inputs)

@@ -4,14 +4,13 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule
 from torch import Tensor
 
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, SampleList
-from ..layers import checkpoint_rows
+from ..layers import conv_classifier
 from .fused_loss import ChunkedLossMixin
 
 __all__ = ['DPTSegHead']
@@ -40,15 +39,15 @@ class DPTSegHead(ChunkedLossMixin, BaseDecodeHead):
             (0.1; ``nn.Dropout`` as in the originals, not ``Dropout2d``).
         norm_cfg (dict): Norm after the 3×3 conv (BN; SyncBN multi-GPU).
         in_index (int): Which neck output to read (0 = finest).
-        with_cp (bool): Gradient checkpointing of the 3×3 conv, dropout and
-            classifier in training (two segments: conv→BN→ReLU, then
-            dropout→classifier, recomputed band by band with
-            :func:`~dpt_mm.models.layers.checkpoint_rows`): their
-            1/2-resolution activations are recomputed in backward (the
-            dropout mask too, from the saved RNG state; it is drawn per
+        with_cp (bool): Gradient checkpointing of the 3×3 conv, BN, ReLU,
+            dropout and classifier in training: only the input map is kept
+            and backward recomputes the rest
+            (:func:`~dpt_mm.models.layers.checkpoint_conv_classifier`;
+            BatchNorm's running statistics move once per step; the
+            dropout mask is replayed from the saved RNG state, drawn per
             band, so it differs from the mask of ``with_cp=False`` under
-            the same seed). BatchNorm running statistics are then updated twice
-            per step, as with any checkpointed BatchNorm.
+            the same seed). Other norms or activations fall back to
+            ``torch.utils.checkpoint``.
         chunked_loss (bool): See :class:`ChunkedLossMixin` (default True).
         **kwargs: Other :class:`BaseDecodeHead` arguments.
     """
@@ -70,9 +69,6 @@ class DPTSegHead(ChunkedLossMixin, BaseDecodeHead):
         self.dropout = nn.Dropout(dropout_ratio) if dropout_ratio > 0 \
             else None
 
-    def _classify(self, x: Tensor) -> Tensor:
-        return self.cls_seg(self.conv(x))
-
     def half_res_logits(self, inputs: Sequence[Tensor]) -> Tensor:
         """Logits before the final ×2 upsample.
 
@@ -82,17 +78,9 @@ class DPTSegHead(ChunkedLossMixin, BaseDecodeHead):
         Returns:
             Tensor: B×num_classes×h×w logits at the read map's resolution.
         """
-        x = self._transform_inputs(inputs)
-        if (self.with_cp and self.training and x.requires_grad
-                and torch.is_grad_enabled()):
-            # Two segments. conv→BN→ReLU mixes rows (3×3, batch
-            # statistics); dropout→classifier is per pixel, so its
-            # recomputation runs band by band: at the peak of a
-            # checkpointed step (this head's backward) only one band of
-            # its 1/2-resolution mask, output and gradient is alive.
-            x = cp.checkpoint(self.conv, x, use_reentrant=False)
-            return checkpoint_rows(self.cls_seg, x, module=self.conv_seg)
-        return self._classify(x)
+        return conv_classifier(self.conv, self.dropout, self.conv_seg,
+                               self._transform_inputs(inputs),
+                               with_cp=self.with_cp and self.training)
 
     def forward(self, inputs: Sequence[Tensor]) -> Tensor:
         """Args:

@@ -1,5 +1,6 @@
 from .bit_resnet import BiTBottleneck, BiTResNet, StdConv2dSame, pad_same
-from .checkpoint import checkpoint_if, checkpoint_rows
+from .checkpoint import (checkpoint_conv_classifier, checkpoint_if,
+                         conv_classifier, fusable_conv_classifier)
 from .fusion import FeatureFusionBlock, ResidualConvUnit
 from .linear import LINEAR_BACKENDS, Linear, linear, linear_backend
 from .pos_embed import resize_pos_embed
@@ -10,6 +11,7 @@ __all__ = [
     'Attention', 'BiTBottleneck', 'BiTResNet', 'DropPath',
     'FeatureFusionBlock', 'LINEAR_BACKENDS', 'Linear', 'Mlp',
     'READOUT_TYPES', 'ReassembleBlock', 'Readout', 'ResidualConvUnit',
-    'StdConv2dSame', 'TransformerBlock', 'checkpoint_if', 'checkpoint_rows',
-    'linear', 'linear_backend', 'pad_same', 'resize_pos_embed'
+    'StdConv2dSame', 'TransformerBlock', 'checkpoint_conv_classifier',
+    'checkpoint_if', 'conv_classifier', 'fusable_conv_classifier', 'linear',
+    'linear_backend', 'pad_same', 'resize_pos_embed'
 ]
