@@ -156,25 +156,28 @@ def _git_head() -> str:
 
 @pytest.mark.skipif(not _git_head(), reason='not a git checkout')
 def test_benchmark_baseline_trains_an_extracted_revision(tmp_path):
-    """--baseline REV runs the same case on dpt_mm as of REV, side by side
-    (the worker refuses to run if it imported the wrong dpt_mm)."""
+    """--baseline REV runs the --baseline-case on dpt_mm as of REV, side by
+    side (the worker refuses to run if it imported the wrong dpt_mm)."""
     out = tmp_path / 'bench.json'
     proc = subprocess.run(
         [sys.executable, str(BENCH), '--tiny', '--no-inference',
-         '--train-cases', 'ours', '--train-repeats', '1', '--warmup', '0',
-         '--baseline', 'HEAD', '--json', str(out)],
+         '--train-cases', 'ours_cp', '--train-repeats', '1', '--warmup', '0',
+         '--baseline', 'HEAD', '--baseline-case', 'ours_cp', '--json',
+         str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert 'before/after (HEAD → this tree)' in proc.stdout
+    assert 'before/after (HEAD → this tree, ours_cp)' in proc.stdout
     train = json.loads(out.read_text())['training']
-    assert train['baseline']['commit'] == _git_head()
-    assert set(train['cases']) == {'ours', 'ours_baseline'}
-    assert _git_head()[:10] in train['cases']['ours_baseline']['label']
+    assert train['baseline'] == dict(rev='HEAD', commit=_git_head(),
+                                     case='ours_cp')
+    assert list(train['cases']) == ['ours_cp', 'ours_baseline']
+    label = train['cases']['ours_baseline']['label']
+    assert _git_head()[:10] in label and label.endswith('as ours_cp')
     assert train['baseline_time_ratio'] > 0
     # Same data and seed; the committed code computes what the tree does
     # (equal on a clean checkout, as in CI).
     assert train['cases']['ours_baseline']['losses'] == pytest.approx(
-        train['cases']['ours']['losses'], rel=1e-4)
+        train['cases']['ours_cp']['losses'], rel=1e-4)
 
     proc = subprocess.run(
         [sys.executable, str(BENCH), '--tiny', '--no-inference',
@@ -182,6 +185,38 @@ def test_benchmark_baseline_trains_an_extracted_revision(tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0
     assert '--baseline no-such-revision: git rev-parse failed' in proc.stderr
+
+
+def test_allocator_option_names_what_to_install(monkeypatch):
+    import ctypes.util
+    bench = load_bench()
+    assert bench.find_allocator('system') is None
+    with pytest.raises(RuntimeError, match='unknown allocator'):
+        bench.find_allocator('hoard')
+    monkeypatch.setattr(ctypes.util, 'find_library', lambda name: None)
+    with pytest.raises(RuntimeError, match='libtcmalloc-minimal4'):
+        bench.find_allocator('tcmalloc')
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), '--tiny', '--no-inference',
+         '--allocator', 'nope'], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2 and '--allocator' in proc.stderr
+
+
+@pytest.mark.skipif(not __import__('ctypes.util').util.find_library(
+    'tcmalloc_minimal'), reason='tcmalloc is not installed')
+def test_allocator_preloaded_into_the_workers(tmp_path):
+    """The workers run with the allocator mapped (they check /proc)."""
+    out = tmp_path / 'bench.json'
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), '--tiny', '--no-inference',
+         '--train-cases', 'ours', '--train-repeats', '1', '--warmup', '0',
+         '--allocator', 'tcmalloc', '--json', str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    train = json.loads(out.read_text())['training']
+    assert train['allocator'] == 'tcmalloc'
+    assert 'tcmalloc' in train['allocator_lib']
+    assert 'C allocator: tcmalloc' in proc.stdout
 
 
 def test_targets_are_judged_from_the_numbers():

@@ -91,6 +91,17 @@ TRAIN_LABELS = {
     'ours_cp': 'dpt_mm, with_cp=True in backbone, neck and both heads',
     'ours_noaux': 'dpt_mm without the aux head (like mmseg)',
 }
+# --allocator: the shared library each name preloads (None: the C
+# library's malloc).
+ALLOCATORS = {
+    'system': None,
+    'tcmalloc': ('tcmalloc_minimal', 'tcmalloc'),
+    'jemalloc': ('jemalloc',),
+}
+ALLOCATOR_PACKAGES = {'tcmalloc': 'libtcmalloc-minimal4 (Debian/Ubuntu), '
+                      'gperftools (conda, brew)',
+                      'jemalloc': 'libjemalloc2 (Debian/Ubuntu), jemalloc '
+                      '(conda, brew)'}
 OURS_SEG_CONFIG = 'configs/_base_/models/dpt_vit-b16_seg.py'
 MMSEG_DPT_CONFIG = '.mim/configs/dpt/dpt_vit-b16_8xb2-160k_ade20k-512x512.py'
 
@@ -559,6 +570,38 @@ def _peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == 'darwin' else peak / 2**10
 
 
+def find_allocator(name: str) -> Optional[str]:
+    """The library ``--allocator name`` preloads (None for 'system').
+
+    Raises:
+        RuntimeError: Unknown name, or the library is not installed.
+    """
+    import ctypes.util
+    if name not in ALLOCATORS:
+        raise RuntimeError(f'unknown allocator {name!r}; choose from '
+                           f'{", ".join(ALLOCATORS)}')
+    if ALLOCATORS[name] is None:
+        return None
+    for lib in ALLOCATORS[name]:
+        found = ctypes.util.find_library(lib)
+        if found:
+            return found
+    raise RuntimeError(f'--allocator {name}: no lib{ALLOCATORS[name][0]} '
+                       f'found; install {ALLOCATOR_PACKAGES[name]}')
+
+
+def _loaded_allocator(lib: Optional[str]) -> bool:
+    """Whether ``lib`` is mapped into this process (Linux /proc)."""
+    if lib is None:
+        return True
+    stem = lib.split('.so')[0]
+    try:
+        with open('/proc/self/maps') as f:
+            return stem in f.read()
+    except OSError:
+        return False
+
+
 def _send(msg: Dict[str, Any]) -> None:
     sys.stdout.write(PROTOCOL_PREFIX + json.dumps(msg) + '\n')
     sys.stdout.flush()
@@ -602,8 +645,12 @@ def worker_main(spec: Dict[str, Any]) -> None:
 
     torch.manual_seed(0)
     case = spec['case']
+    if not _loaded_allocator(spec.get('allocator_lib')):
+        raise RuntimeError(f"allocator {spec['allocator_lib']} was preloaded "
+                           'but is not mapped into the worker')
     model = MODELS.build(train_model_config(
-        'ours' if case == BASELINE_CASE else case, spec['tiny'], root))
+        spec.get('baseline_case', 'ours') if case == BASELINE_CASE else case,
+        spec['tiny'], root))
     model.init_weights()
     model.to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9,
@@ -671,11 +718,15 @@ class Worker:
     def __init__(self, case: str, spec: Dict[str, Any]) -> None:
         self.case = case
         self.log = tempfile.TemporaryFile(mode='w+')
+        env = dict(os.environ)
+        if spec.get('allocator_lib'):
+            env['LD_PRELOAD'] = ' '.join(
+                filter(None, [spec['allocator_lib'], env.get('LD_PRELOAD')]))
         self.proc = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), '--worker',
              json.dumps(dict(spec, case=case))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-            text=True, cwd=str(REPO_ROOT))
+            text=True, cwd=str(REPO_ROOT), env=env)
         self.last: Dict[str, Any] = {}
 
     def recv(self) -> Dict[str, Any]:
@@ -733,24 +784,29 @@ def bench_training(args, device: torch.device, log) -> Dict[str, Any]:
     """Interleaved training steps of every case, each in its own process."""
     spec = dict(batch=args.train_batch, size=args.train_size,
                 tiny=args.tiny, device=str(device),
-                threads=torch.get_num_threads(), top=args.profile_top)
+                threads=torch.get_num_threads(), top=args.profile_top,
+                allocator_lib=args.allocator_lib)
     cases = [c for c in TRAIN_CASES if c in args.train_cases]
     specs = {case: spec for case in cases}
     labels = dict(TRAIN_LABELS)
     result: Dict[str, Any] = dict(batch=args.train_batch,
                                   size=args.train_size, optimizer='SGD',
-                                  cases={})
+                                  allocator=args.allocator,
+                                  allocator_lib=args.allocator_lib, cases={})
     baseline_dir = None
     if args.baseline:
         # Before/after in one run: the same 'ours' case with dpt_mm (and
         # its config file) as of another revision, in its own worker.
         baseline_dir = tempfile.TemporaryDirectory(prefix='dpt_mm_baseline_')
         commit = extract_revision(args.baseline, baseline_dir.name)
-        cases.insert(1, BASELINE_CASE)
-        specs[BASELINE_CASE] = dict(spec, code_root=baseline_dir.name)
+        cases.insert(cases.index(args.baseline_case) + 1, BASELINE_CASE)
+        specs[BASELINE_CASE] = dict(spec, code_root=baseline_dir.name,
+                                    baseline_case=args.baseline_case)
         labels[BASELINE_CASE] = (f'dpt_mm at {args.baseline} '
-                                 f'({commit[:10]}), same case as ours')
-        result['baseline'] = dict(rev=args.baseline, commit=commit)
+                                 f'({commit[:10]}), same case as '
+                                 f'{args.baseline_case}')
+        result['baseline'] = dict(rev=args.baseline, commit=commit,
+                                  case=args.baseline_case)
     workers = {case: Worker(case, specs[case]) for case in cases}
     try:
         ready = {case: w.recv() for case, w in workers.items()}
@@ -777,9 +833,10 @@ def bench_training(args, device: torch.device, log) -> Dict[str, Any]:
             result['cases'][case] = dict(
                 label=labels[case], num_params=ready[case][
                     'num_params'], losses=losses[case], **stats[case], **mem)
-        if 'ours' in cases and BASELINE_CASE in cases:
+        if BASELINE_CASE in cases:
             result['baseline_time_ratio'] = _median(
-                [a / b for a, b in zip(times['ours'], times[BASELINE_CASE])])
+                [a / b for a, b in zip(times[args.baseline_case],
+                                       times[BASELINE_CASE])])
         if 'ours' in cases and 'ours_cp' in cases:
             off, on = times['ours'], times['ours_cp']
             result['cp_time_ratio'] = _median(
@@ -918,7 +975,10 @@ def format_report(report: Dict[str, Any]) -> str:
                   f"{'CUDA allocated' if 'cuda' in meta['device'] else 'RSS'}"
                   ' minus the RSS after imports, each case in its own '
                   'process; allocated = peak of live tensor bytes in one '
-                  'more step, weights, optimiser state and batch included',
+                  'more step, weights, optimiser state and batch included; '
+                  f"C allocator: {train.get('allocator', 'system')}"
+                  + (f" ({train['allocator_lib']})"
+                     if train.get('allocator_lib') else ''),
                   '',
                   '| case | step ms | ratio to mmseg | peak MiB | '
                   'memory ratio to mmseg | peak allocated MiB | '
@@ -935,12 +995,16 @@ def format_report(report: Dict[str, Any]) -> str:
                 f"{_fmt(_ratio(c['alloc_peak_mb'], ref['alloc_peak_mb']))} | "
                 f"{c['num_params'] / 1e6:.1f} |")
         if 'baseline_time_ratio' in train:
-            now, before = cases['ours'], cases[BASELINE_CASE]
+            now = cases[train['baseline'].get('case', 'ours')]
+            before = cases[BASELINE_CASE]
             lines.append(
-                f"\nbefore/after ({train['baseline']['rev']} → this tree): "
+                f"\nbefore/after ({train['baseline']['rev']} → this tree, "
+                f"{train['baseline'].get('case', 'ours')}): "
                 f"step time after/before {train['baseline_time_ratio']:.3f}"
                 f", peak memory after/before "
                 f"{_fmt(_ratio(now['train_peak_mb'], before['train_peak_mb']))}"
+                f" (allocated: "
+                f"{_fmt(_ratio(now['alloc_peak_mb'], before['alloc_peak_mb']))})"
                 )
         if 'cp_time_ratio' in train:
             off, on = cases['ours'], cases['ours_cp']
@@ -1006,8 +1070,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--train-cases', type=_csv(str),
                         default=list(TRAIN_CASES), help=', '.join(TRAIN_CASES))
     parser.add_argument('--baseline', default=None, metavar='REV',
-                        help='also train the "ours" case with dpt_mm as of '
+                        help='also train one of our cases with dpt_mm as of '
                         'this git revision (before/after in one run)')
+    parser.add_argument('--baseline-case', default='ours',
+                        choices=[c for c in TRAIN_CASES if c != 'theirs'],
+                        help='the case --baseline trains')
+    parser.add_argument('--allocator', default='system',
+                        choices=list(ALLOCATORS),
+                        help='C allocator of every training worker (all '
+                        'cases alike), preloaded with LD_PRELOAD; it '
+                        'decides how much freed memory peak RSS still '
+                        'counts')
     parser.add_argument('--no-inference', action='store_true')
     parser.add_argument('--no-train', action='store_true')
     parser.add_argument('--no-channels-last', action='store_true',
@@ -1047,6 +1120,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     bad = [c for c in args.train_cases if c not in TRAIN_CASES]
     if bad:
         parser.error(f'unknown training cases {bad}')
+    if args.baseline and args.baseline_case not in args.train_cases:
+        parser.error(f'--baseline-case {args.baseline_case} is not among '
+                     f'--train-cases {args.train_cases}')
+    try:
+        args.allocator_lib = find_allocator(args.allocator)
+    except RuntimeError as err:
+        parser.error(str(err))
     if args.train_warmup is None:
         args.train_warmup = args.warmup
     if args.repeats < 1 or args.train_repeats < 1:
