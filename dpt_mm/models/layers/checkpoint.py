@@ -31,6 +31,7 @@ def checkpoint_if(enabled: bool, fn: Callable[..., Any], *args: Any) -> Any:
         return cp.checkpoint(fn, *args, use_reentrant=False)
     return fn(*args)
 
+
 # Default band of checkpoint_conv_classifier: about this many bytes of conv
 # output rows. Its backward holds a few band-sized tensors at once; at 4 MiB
 # that is noise next to the input map, and the kernel's halo rows (2 per
