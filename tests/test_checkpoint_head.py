@@ -147,3 +147,23 @@ def test_which_heads_qualify_and_clear_errors():
     with pytest.raises(ValueError, match='B×C×H×W'):
         checkpoint_conv_classifier(conv.train(), None, cls,
                                    torch.randn(6, 4, 4, dtype=torch.float64))
+
+
+@pytest.mark.parametrize('case', ['bfloat16', 'autocast'])
+def test_low_precision_falls_back_to_torch_checkpoint(monkeypatch, case):
+    calls = []
+    checkpoint = cp.checkpoint
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return checkpoint(*args, **kwargs)
+
+    monkeypatch.setattr(cp, 'checkpoint', spy)
+    dtype = torch.bfloat16 if case == 'bfloat16' else torch.float32
+    conv, drop, cls = make_head(dtype=dtype)
+    x = torch.randn(2, 6, 8, 5, dtype=dtype, requires_grad=True)
+    with torch.autocast('cpu', enabled=case == 'autocast'):
+        out = conv_classifier(conv, drop, cls, x, with_cp=True)
+    out.float().sum().backward()
+    assert calls == [dict(use_reentrant=False)]
+    assert x.grad is not None and conv.conv.weight.grad is not None

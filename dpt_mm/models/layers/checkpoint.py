@@ -338,8 +338,10 @@ def conv_classifier(conv_module: nn.Module, dropout: Optional[nn.Module],
 
     The shared forward of the segmentation heads' last layers. With
     ``with_cp`` and autograd recording it goes through
-    :func:`checkpoint_conv_classifier` when the modules qualify and
-    autocast is off, else through ``torch.utils.checkpoint``.
+    :func:`checkpoint_conv_classifier` when the modules qualify, the input
+    is float32 or float64 and autocast is off (its BatchNorm statistics
+    are computed in the input's dtype), else through
+    ``torch.utils.checkpoint``.
 
     Args:
         conv_module (nn.Module): The conv → norm → activation block.
@@ -354,6 +356,7 @@ def conv_classifier(conv_module: nn.Module, dropout: Optional[nn.Module],
     """
     if with_cp and torch.is_grad_enabled():
         if (fusable_conv_classifier(conv_module, dropout)
+                and x.dtype in (torch.float32, torch.float64)
                 and not torch.is_autocast_enabled(x.device.type)):
             return checkpoint_conv_classifier(conv_module, dropout,
                                               classifier, x)
