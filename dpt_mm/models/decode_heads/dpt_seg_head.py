@@ -46,8 +46,8 @@ class DPTSegHead(ChunkedLossMixin, BaseDecodeHead):
             BatchNorm's running statistics move once per step; the
             dropout mask is replayed from the saved RNG state, drawn per
             band, so it differs from the mask of ``with_cp=False`` under
-            the same seed). Other norms or activations fall back to
-            ``torch.utils.checkpoint``.
+            the same seed). Other norms (SyncBN included), activations,
+            bf16 or autocast fall back to ``torch.utils.checkpoint``.
         chunked_loss (bool): See :class:`ChunkedLossMixin` (default True).
         **kwargs: Other :class:`BaseDecodeHead` arguments.
     """
