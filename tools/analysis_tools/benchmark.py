@@ -591,7 +591,8 @@ def find_allocator(name: str) -> Optional[str]:
 
 
 def _loaded_allocator(lib: Optional[str]) -> bool:
-    """Whether ``lib`` is mapped into this process (Linux /proc)."""
+    """Whether ``lib`` is mapped into this process (Linux /proc; True
+    where that cannot be read)."""
     if lib is None:
         return True
     stem = lib.split('.so')[0]
@@ -599,7 +600,7 @@ def _loaded_allocator(lib: Optional[str]) -> bool:
         with open('/proc/self/maps') as f:
             return stem in f.read()
     except OSError:
-        return False
+        return True
 
 
 def _send(msg: Dict[str, Any]) -> None:
@@ -795,7 +796,7 @@ def bench_training(args, device: torch.device, log) -> Dict[str, Any]:
                                   allocator_lib=args.allocator_lib, cases={})
     baseline_dir = None
     if args.baseline:
-        # Before/after in one run: the same 'ours' case with dpt_mm (and
+        # Before/after in one run: the --baseline-case with dpt_mm (and
         # its config file) as of another revision, in its own worker.
         baseline_dir = tempfile.TemporaryDirectory(prefix='dpt_mm_baseline_')
         commit = extract_revision(args.baseline, baseline_dir.name)
@@ -1078,7 +1079,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--allocator', default='system',
                         choices=list(ALLOCATORS),
                         help='C allocator of every training worker (all '
-                        'cases alike), preloaded with LD_PRELOAD; it '
+                        'cases alike), preloaded with LD_PRELOAD (Linux); it '
                         'decides how much freed memory peak RSS still '
                         'counts')
     parser.add_argument('--no-inference', action='store_true')
