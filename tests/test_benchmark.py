@@ -3,7 +3,6 @@
 No timing is asserted: the machine is shared and timings are noise here.
 """
 import copy
-import importlib.util
 import json
 import subprocess
 import sys
@@ -16,11 +15,10 @@ from dpt_mm.utils.fast_path import (fold_conv_bn, fuse_conv_norms,
                                     linears_to_onednn, optimize_for_inference)
 from mmengine.config import ConfigDict
 from mmseg.registry import MODELS
-from toy_utils import (HYBRID_NECK, TINY_HYBRID, TINY_NECK, TINY_VIT,
-                       seg_samples)
+from toy_utils import (BENCH, HYBRID_NECK, TINY_HYBRID, TINY_NECK,
+                       TINY_VIT, load_bench, seg_samples)
 
 REPO = Path(__file__).resolve().parents[1]
-BENCH = REPO / 'tools' / 'analysis_tools' / 'benchmark.py'
 RTOL = 1e-4
 
 PREPROC = dict(type='SegDataPreProcessor', mean=[127.5] * 3, std=[127.5] * 3,
@@ -50,13 +48,6 @@ def seg_model(num_classes=5):
                          num_classes=num_classes, norm_cfg=norm),
         # mmseg's EncoderDecoder reads test_cfg by attribute.
         test_cfg=ConfigDict(mode='whole')))
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location('dpt_benchmark', BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def rel_err(out, ref):

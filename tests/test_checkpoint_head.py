@@ -1,8 +1,6 @@
 """checkpoint_conv_classifier: the plain head's values and gradients,
 BN statistics moved once, dropout masks replayed, only bands alive."""
 import copy
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,10 +10,7 @@ from mmcv.cnn import ConvModule
 
 from dpt_mm.models.layers import (checkpoint_conv_classifier,
                                   conv_classifier, fusable_conv_classifier)
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tools' /
-                       'analysis_tools'))
-from benchmark import step_peak_bytes  # noqa: E402
+from toy_utils import load_bench
 
 
 def make_head(in_ch=6, ch=8, classes=5, bias=False, dilation=1,
@@ -124,7 +119,7 @@ def test_less_alive_than_torch_checkpoint():
         def go():
             x.grad = None
             fn(conv, drop, cls, x).backward(g)
-        return step_peak_bytes(go, torch.device('cpu'))
+        return load_bench().step_peak_bytes(go, torch.device('cpu'))
 
     torch_cp = run(lambda *a: cp.checkpoint(conv_classifier, *a,
                                             use_reentrant=False))

@@ -1,6 +1,7 @@
 """Shrinking real configs so that they train on the toy scenes in seconds,
 and the tiny components and data samples the model-level tests share."""
 import copy
+import importlib.util
 import os.path as osp
 from typing import Any, List, Tuple
 
@@ -12,6 +13,8 @@ from dpt_mm.datasets.toy_scenes import generate_toy_data
 from mmseg.structures import SegDataSample
 
 TOY_SIZE = (64, 96)  # (H, W), multiples of 32
+BENCH = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools',
+                 'analysis_tools', 'benchmark.py')
 # Tiny DPT components (32-pixel native grid) for model-level tests.
 TINY_VIT = dict(type='DPTViT', img_size=32, patch_size=16, embed_dims=32,
                 num_layers=4, num_heads=2, out_indices=(0, 1, 2, 3))
@@ -30,6 +33,14 @@ TINY_BACKBONE = dict(embed_dims=32, num_layers=4, num_heads=2,
 HYBRID_STEM = dict(stem_channels=8, stem_depths=(1, 1, 1),
                    stem_widths=(16, 32, 64), norm_groups=4,
                    num_layers=2, out_indices=(0, 1))
+
+
+def load_bench():
+    """tools/analysis_tools/benchmark.py as a module (it is a script)."""
+    spec = importlib.util.spec_from_file_location('dpt_benchmark', BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def seg_samples(batch: int, size: Tuple[int, int],
