@@ -162,3 +162,19 @@ def test_low_precision_falls_back_to_torch_checkpoint(monkeypatch, case):
     out.float().sum().backward()
     assert calls == [dict(use_reentrant=False)]
     assert x.grad is not None and conv.conv.weight.grad is not None
+
+
+def test_frozen_conv_weight_gets_no_gradient():
+    conv, drop, cls = make_head()
+    conv.conv.weight.requires_grad_(False)
+    x = torch.randn(2, 6, 9, 5, dtype=torch.float64)
+    g = torch.randn(2, 5, 9, 5, dtype=torch.float64)
+    ref_conv, ref_cls = copy.deepcopy(conv), copy.deepcopy(cls)
+    ref = step(plain, ref_conv, drop, ref_cls, x, g)
+    got = step(lambda *a: checkpoint_conv_classifier(*a, rows=2),
+               conv, drop, cls, x, g)
+    assert conv.conv.weight.grad is None
+    for a, b in zip(got[1], ref[1]):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.allclose(a, b, atol=1e-11)

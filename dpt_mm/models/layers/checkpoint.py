@@ -216,8 +216,9 @@ class _ConvClassifierCheckpoint(torch.autograd.Function):
         sum_g, sum_gx = x.new_zeros(channels), x.new_zeros(channels)
         cls_grads = [torch.zeros_like(p) for p in cls_params]
         conv_params = [conv.weight, conv.bias]
-        conv_grads = [None if p is None else torch.zeros_like(p)
-                      for p in conv_params]
+        # Frozen conv parameters get no gradient, and none is computed.
+        conv_grads = [None if p is None or not p.requires_grad
+                      else torch.zeros_like(p) for p in conv_params]
         grad_x = torch.zeros_like(x) if need_x else None
         devices = [x.device] if x.is_cuda else []
         with torch.random.fork_rng(devices=devices):
@@ -233,7 +234,7 @@ class _ConvClassifierCheckpoint(torch.autograd.Function):
                         conv_grads=conv_grads, grad_x=grad_x)
         by_param = {id(bn.weight): sum_gx, id(bn.bias): sum_g}
         by_param.update({id(p): gp for p, gp in zip(conv_params, conv_grads)
-                         if p is not None})
+                         if gp is not None})
         by_param.update({id(p): gp for p, gp in zip(cls_params, cls_grads)})
         return (None, None, grad_x,
                 *(by_param.get(id(p)) for p in params))
