@@ -8,7 +8,7 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule
 
-from dpt_mm.models.layers import (checkpoint_conv_classifier,
+from dpt_mm.models.layers import (Dropout, checkpoint_conv_classifier,
                                   conv_classifier, fusable_conv_classifier)
 from toy_utils import load_bench
 
@@ -68,12 +68,13 @@ def test_gradcheck():
         (x,))
 
 
-@pytest.mark.parametrize('kind', ['element', 'channel'])
+@pytest.mark.parametrize('kind', ['element', 'fast', 'channel'])
 def test_dropout_masks_replayed_and_rng_stream_kept(kind):
     """With an identity classifier and BN shifted so ReLU passes
     everything, the output is the dropout mask times the BN output; the
     gradients must be those of that very mask."""
-    dropout = nn.Dropout(0.5) if kind == 'element' else nn.Dropout2d(0.5)
+    dropout = dict(element=nn.Dropout, fast=Dropout,
+                   channel=nn.Dropout2d)[kind](0.5)
     conv, drop, cls = make_head(ch=16, classes=16, dropout=dropout)
     nn.init.constant_(conv.bn.bias, 10.0)
     with torch.no_grad():
@@ -132,6 +133,7 @@ def test_which_heads_qualify_and_clear_errors():
     conv, _, cls = make_head()
     assert fusable_conv_classifier(conv, None)
     assert fusable_conv_classifier(conv, nn.Dropout(0.1))
+    assert fusable_conv_classifier(conv, Dropout(0.1))
     assert not fusable_conv_classifier(conv, nn.AlphaDropout(0.1))
     gn = ConvModule(6, 8, 3, padding=1,
                     norm_cfg=dict(type='GN', num_groups=2))

@@ -2,7 +2,6 @@
 from typing import Sequence
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from torch import Tensor
@@ -10,7 +9,7 @@ from torch import Tensor
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, SampleList
-from ..layers import conv_classifier
+from ..layers import Dropout, conv_classifier
 from .fused_loss import ChunkedLossMixin
 
 __all__ = ['DPTSegHead']
@@ -36,7 +35,9 @@ class DPTSegHead(ChunkedLossMixin, BaseDecodeHead):
         channels (int): Width of the 3×3 conv (256).
         num_classes (int): Number of classes (150 for ADE20K).
         dropout_ratio (float): Element-wise dropout before the classifier
-            (0.1; ``nn.Dropout`` as in the originals, not ``Dropout2d``).
+            (0.1; element-wise as in the originals, not ``Dropout2d``;
+            :class:`~dpt_mm.models.layers.Dropout`, whose CPU mask is
+            drawn by a faster generator than ``nn.Dropout``'s).
         norm_cfg (dict): Norm after the 3×3 conv (BN; SyncBN multi-GPU).
         in_index (int): Which neck output to read (0 = finest).
         with_cp (bool): Gradient checkpointing of the 3×3 conv, BN, ReLU,
@@ -66,7 +67,7 @@ class DPTSegHead(ChunkedLossMixin, BaseDecodeHead):
         self.conv = ConvModule(in_channels, channels, 3, padding=1,
                                conv_cfg=self.conv_cfg, norm_cfg=norm_cfg,
                                act_cfg=self.act_cfg)
-        self.dropout = nn.Dropout(dropout_ratio) if dropout_ratio > 0 \
+        self.dropout = Dropout(dropout_ratio) if dropout_ratio > 0 \
             else None
 
     def half_res_logits(self, inputs: Sequence[Tensor]) -> Tensor:

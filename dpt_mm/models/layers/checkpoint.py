@@ -8,6 +8,9 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import Tensor
 
+from .dropout import Dropout
+from .dropout import dropout as elementwise_dropout
+
 __all__ = [
     'checkpoint_conv_classifier', 'checkpoint_if', 'conv_classifier',
     'fusable_conv_classifier'
@@ -77,7 +80,7 @@ class _Head:
             return z
         if self.per_channel:
             return z * mask
-        return F.dropout(z, self.p, training=True)
+        return elementwise_dropout(z, self.p)
 
     def input_rows(self, x: Tensor, a: int, b: int) -> Tuple[Tensor, int, int]:
         """The input rows that output rows ``[a, b)`` of the (stride-1)
@@ -240,6 +243,10 @@ class _ConvClassifierCheckpoint(torch.autograd.Function):
                 *(by_param.get(id(p)) for p in params))
 
 
+# Dropout modules whose masks _Head replays (element-wise or per channel).
+_DROPOUTS = (nn.Dropout, Dropout, nn.Dropout2d)
+
+
 def _format(t: Tensor) -> torch.memory_format:
     if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(
             memory_format=torch.channels_last):
@@ -258,7 +265,8 @@ def fusable_conv_classifier(conv_module: nn.Module,
     Returns:
         bool: a stride-1, zero-padded ``nn.Conv2d`` → training-mode
         ``nn.BatchNorm2d`` (affine, running statistics with a momentum) →
-        ReLU, and no dropout or ``nn.Dropout`` / ``nn.Dropout2d``.
+        ReLU, and no dropout, ``nn.Dropout``, dpt_mm's
+        :class:`~dpt_mm.models.layers.Dropout` or ``nn.Dropout2d``.
     """
     bn = getattr(conv_module, 'norm', None) if getattr(
         conv_module, 'with_norm', False) else None
@@ -272,8 +280,7 @@ def fusable_conv_classifier(conv_module: nn.Module,
             and bn.track_running_stats and bn.momentum is not None
             and getattr(conv_module, 'with_activation', False)
             and type(conv_module.activate) is nn.ReLU
-            and (dropout is None or type(dropout) in (nn.Dropout,
-                                                      nn.Dropout2d)))
+            and (dropout is None or type(dropout) in _DROPOUTS))
 
 
 def checkpoint_conv_classifier(conv_module: nn.Module,
@@ -296,16 +303,16 @@ def checkpoint_conv_classifier(conv_module: nn.Module,
     checkpointing (once more than ``torch.utils.checkpoint``). BatchNorm
     running statistics move once per step (plain checkpointing moves them
     twice). Dropout masks are replayed from the saved RNG state
-    (``nn.Dropout`` draws per band, so its mask differs from an unchunked
-    call with the same seed; ``nn.Dropout2d`` draws one mask per sample
-    and channel).
+    (element-wise dropout draws per band, so its mask differs from an
+    unchunked call with the same seed; ``nn.Dropout2d`` draws one mask per
+    sample and channel).
 
     Use :func:`fusable_conv_classifier` to check that the modules qualify.
 
     Args:
         conv_module (nn.Module): mmcv ``ConvModule`` (conv, BN, ReLU).
-        dropout (nn.Module, optional): ``nn.Dropout``, ``nn.Dropout2d`` or
-            None.
+        dropout (nn.Module, optional): ``nn.Dropout``, dpt_mm's
+            ``Dropout``, ``nn.Dropout2d`` or None.
         classifier (nn.Module): Per-pixel classifier (1×1 conv).
         x (Tensor): Input, B×C×H×W.
         rows (int, optional): Rows per band; default about
@@ -317,7 +324,8 @@ def checkpoint_conv_classifier(conv_module: nn.Module,
     if not fusable_conv_classifier(conv_module, dropout):
         raise ValueError(
             'checkpoint_conv_classifier needs conv → training-mode '
-            'BatchNorm2d → ReLU and nn.Dropout/nn.Dropout2d/None; got '
+            'BatchNorm2d → ReLU and nn.Dropout/Dropout/nn.Dropout2d/None; '
+            'got '
             f'{type(conv_module).__name__} with '
             f'{type(getattr(conv_module, "norm", None)).__name__} and '
             f'{type(dropout).__name__} (check fusable_conv_classifier first)')
