@@ -31,10 +31,14 @@ class DPTFCNHead(ChunkedLossMixin, FCNHead):
             which keeps only the input map and moves BatchNorm's running
             statistics once per step. Defaults to False.
         chunked_loss (bool): See :class:`ChunkedLossMixin` (default True).
+        conv_cfg (dict, optional): The convs' type; by default ``DPTConv2d``
+            (:class:`~dpt_mm.models.layers.Conv2d`, whose CPU weight
+            gradient is faster), ``dict(type='Conv2d')`` for ``nn.Conv2d``.
         **kwargs: ``FCNHead`` arguments.
     """
 
     def __init__(self, *args, with_cp: bool = False, **kwargs) -> None:
+        kwargs['conv_cfg'] = kwargs.get('conv_cfg') or dict(type='DPTConv2d')
         super().__init__(*args, **kwargs)
         self.with_cp = with_cp
 

@@ -50,6 +50,10 @@ class DPTSegHead(ChunkedLossMixin, BaseDecodeHead):
             the same seed). Other norms (SyncBN included), activations,
             bf16 or autocast fall back to ``torch.utils.checkpoint``.
         chunked_loss (bool): See :class:`ChunkedLossMixin` (default True).
+        conv_cfg (dict, optional): The 3×3 conv's type; by default
+            ``DPTConv2d`` (:class:`~dpt_mm.models.layers.Conv2d`: the same
+            function, a faster CPU weight gradient), ``dict(type='Conv2d')``
+            for ``nn.Conv2d``.
         **kwargs: Other :class:`BaseDecodeHead` arguments.
     """
 
@@ -61,6 +65,7 @@ class DPTSegHead(ChunkedLossMixin, BaseDecodeHead):
                  in_index: int = 0,
                  with_cp: bool = False,
                  **kwargs) -> None:
+        kwargs['conv_cfg'] = kwargs.get('conv_cfg') or dict(type='DPTConv2d')
         super().__init__(in_channels, channels, dropout_ratio=dropout_ratio,
                          norm_cfg=norm_cfg, in_index=in_index, **kwargs)
         self.with_cp = with_cp

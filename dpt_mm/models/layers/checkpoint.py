@@ -8,6 +8,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import Tensor
 
+from .conv import Conv2d, conv_input_rows
 from .dropout import Dropout
 from .dropout import dropout as elementwise_dropout
 
@@ -83,22 +84,10 @@ class _Head:
         return elementwise_dropout(z, self.p)
 
     def input_rows(self, x: Tensor, a: int, b: int) -> Tuple[Tensor, int, int]:
-        """The input rows that output rows ``[a, b)`` of the (stride-1)
-        conv read, zero-padded where they fall outside ``x``.
-
-        Returns:
-            tuple: The rows, the first row of ``x`` they hold and how many
-            zero rows precede it.
-        """
+        """:func:`~dpt_mm.models.layers.conv_input_rows` of the conv."""
         conv = self.conv
-        lo = a - conv.padding[0]
-        hi = b + conv.dilation[0] * (conv.kernel_size[0] - 1) - \
-            conv.padding[0]
-        lo_in, hi_in = max(lo, 0), min(hi, x.shape[2])
-        rows = x[:, :, lo_in:hi_in]
-        if lo < lo_in or hi > hi_in:
-            rows = F.pad(rows, (0, 0, lo_in - lo, hi - hi_in))
-        return rows, lo_in, lo_in - lo
+        return conv_input_rows(x, a, b, conv.kernel_size[0],
+                               conv.padding[0], conv.dilation[0])
 
     def conv_rows(self, rows: Tensor) -> Tensor:
         """The conv over rows from :meth:`input_rows` (no height padding).
@@ -243,6 +232,8 @@ class _ConvClassifierCheckpoint(torch.autograd.Function):
                 *(by_param.get(id(p)) for p in params))
 
 
+# Exactly these (subclasses may change the function).
+_CONVS = (nn.Conv2d, Conv2d)
 # Dropout modules whose masks _Head replays (element-wise or per channel).
 _DROPOUTS = (nn.Dropout, Dropout, nn.Dropout2d)
 
@@ -263,7 +254,8 @@ def fusable_conv_classifier(conv_module: nn.Module,
         dropout (nn.Module, optional): The dropout before the classifier.
 
     Returns:
-        bool: a stride-1, zero-padded ``nn.Conv2d`` → training-mode
+        bool: a stride-1, zero-padded ``nn.Conv2d`` (or dpt_mm's
+        :class:`~dpt_mm.models.layers.Conv2d`) → training-mode
         ``nn.BatchNorm2d`` (affine, running statistics with a momentum) →
         ReLU, and no dropout, ``nn.Dropout``, dpt_mm's
         :class:`~dpt_mm.models.layers.Dropout` or ``nn.Dropout2d``.
@@ -271,7 +263,7 @@ def fusable_conv_classifier(conv_module: nn.Module,
     bn = getattr(conv_module, 'norm', None) if getattr(
         conv_module, 'with_norm', False) else None
     return (tuple(getattr(conv_module, 'order', ())) == ('conv', 'norm', 'act')
-            and type(getattr(conv_module, 'conv', None)) is nn.Conv2d
+            and type(getattr(conv_module, 'conv', None)) in _CONVS
             and conv_module.conv.padding_mode == 'zeros'
             and tuple(conv_module.conv.stride) == (1, 1)
             and not isinstance(conv_module.conv.padding, str)
