@@ -76,6 +76,8 @@ def test_module_is_an_nn_dropout():
     assert torch.equal(m.eval()(x), x)
     assert torch.equal(dropout(x, 0.0), x)
     assert torch.equal(dropout(x, 1.0), torch.zeros_like(x))
+    # A threshold that rounds to 2^32 keeps nothing (no uint32 overflow).
+    assert not dropout_mask(x, 1 - 2**-40).any()
 
 
 def test_falls_back_to_f_dropout():

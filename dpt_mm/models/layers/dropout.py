@@ -1,13 +1,13 @@
 """Element-wise dropout whose CPU mask is drawn by a fast generator.
 
 On CPU, ``F.dropout`` draws its mask with ``bernoulli_`` (about 6 ns per
-element here), divides it by ``1 − p`` and multiplies: 250 ms for the
+element here), divides it by ``1 − p`` and multiplies: 240 ms for the
 2×256×256×256 map before DPT's segmentation classifier, and it keeps that
 float mask (128 MiB) for backward. :func:`dropout` draws 32 random bits per
 element from NumPy's PCG64, seeded from torch's default generator (so
 ``torch.manual_seed`` and mmengine's ``randomness`` seed make it
 reproducible), keeps a bool mask (a quarter of the bytes) and applies it
-with one ``where``: about 100 ms for the same map. Each element is kept
+with one ``where``: about 110 ms for the same map. Each element is kept
 with probability ``1 − p`` up to 2^-33, independently, and kept values are
 scaled by ``1 / (1 − p)``, as ``F.dropout`` does. Off CPU, in place, while
 tracing or compiling, it is ``F.dropout``.
@@ -50,10 +50,14 @@ def dropout_mask(x: Tensor, p: float) -> Tensor:
     # empty_like gives a dense tensor: its storage is n bools in memory
     # order, filled in place through a NumPy view.
     flat = mask.as_strided((n, ), (1, )).numpy()
+    threshold = round(p * _BITS)
+    if threshold >= _BITS:  # p within 2^-33 of 1: nothing is kept
+        flat[:] = False
+        return mask
     bits = np.random.PCG64(seed).random_raw((n + 1) // 2).view(np.uint32)
-    # P(bits >= t) = 1 − t / 2^32, within 2^-33 of 1 − p.
-    np.greater_equal(bits[:n], np.uint64(min(round(p * _BITS), _BITS)),
-                     out=flat)
+    # P(bits >= t) = 1 − t / 2^32, within 2^-33 of 1 − p. A uint32
+    # threshold keeps the comparison in uint32 (5× faster than uint64).
+    np.greater_equal(bits[:n], np.uint32(threshold), out=flat)
     return mask
 
 
