@@ -99,7 +99,7 @@ def fuse_conv_norms(model: nn.Module) -> int:
     """
     from mmcv.cnn import ConvModule
 
-    from dpt_mm.models.layers.conv import Conv2d
+    from dpt_mm.models.layers.conv import CONV2D_TYPES
     from dpt_mm.models.layers.fusion import ResidualConvUnit
 
     if model.training:
@@ -120,7 +120,7 @@ def fuse_conv_norms(model: nn.Module) -> int:
             if order.index('conv') + 1 != order.index('norm'):
                 continue
             if not (_is_batch_norm(module.norm)
-                    and type(module.conv) in (nn.Conv2d, Conv2d)):
+                    and type(module.conv) in CONV2D_TYPES):
                 continue
             fold_conv_bn(module.conv, module.norm)
             module.add_module(module.norm_name, nn.Identity())

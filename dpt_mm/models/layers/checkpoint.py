@@ -8,7 +8,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import Tensor
 
-from .conv import Conv2d, conv_input_rows
+from .conv import CONV2D_TYPES, conv_input_rows
 from .dropout import Dropout
 from .dropout import dropout as elementwise_dropout
 
@@ -232,8 +232,6 @@ class _ConvClassifierCheckpoint(torch.autograd.Function):
                 *(by_param.get(id(p)) for p in params))
 
 
-# Exactly these (subclasses may change the function).
-_CONVS = (nn.Conv2d, Conv2d)
 # Dropout modules whose masks _Head replays (element-wise or per channel).
 _DROPOUTS = (nn.Dropout, Dropout, nn.Dropout2d)
 
@@ -263,7 +261,7 @@ def fusable_conv_classifier(conv_module: nn.Module,
     bn = getattr(conv_module, 'norm', None) if getattr(
         conv_module, 'with_norm', False) else None
     return (tuple(getattr(conv_module, 'order', ())) == ('conv', 'norm', 'act')
-            and type(getattr(conv_module, 'conv', None)) in _CONVS
+            and type(getattr(conv_module, 'conv', None)) in CONV2D_TYPES
             and conv_module.conv.padding_mode == 'zeros'
             and tuple(conv_module.conv.stride) == (1, 1)
             and not isinstance(conv_module.conv.padding, str)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor
 
-__all__ = ['Conv2d', 'conv2d', 'conv_input_rows']
+__all__ = ['CONV2D_TYPES', 'Conv2d', 'conv2d', 'conv_input_rows']
 
 # Rows per weight-gradient band: about this many bytes of output gradient.
 # Smaller bands pay the halo rows and per-call overhead; larger ones fall
@@ -148,3 +148,8 @@ class Conv2d(nn.Conv2d):
             return super()._conv_forward(x, weight, bias)
         return conv2d(x, weight, bias, self.stride, self.padding,
                       self.dilation, self.groups)
+
+
+#: The conv classes computing exactly ``F.conv2d`` (subclasses may not), for
+#: code that fuses or folds a conv (checkpointed heads, BN folding).
+CONV2D_TYPES = (nn.Conv2d, Conv2d)
