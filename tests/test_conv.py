@@ -72,6 +72,13 @@ def test_plain_f_conv2d_where_banding_does_not_apply(case):
     assert not name.startswith(_BandedWeightGrad.__name__)
 
 
+def test_band_height_must_be_positive():
+    x = torch.randn(1, 2, 7, 5)
+    w = torch.randn(3, 2, 3, 3, requires_grad=True)
+    with pytest.raises(ValueError, match='rows must be >= 1, got 0'):
+        conv2d(x, w, padding=(1, 1), rows=0)
+
+
 def test_conv_input_rows_pads_only_outside_the_map():
     x = torch.arange(2 * 6 * 1.).view(1, 1, 6, 2)
     rows, first, pad = conv_input_rows(x, 0, 2, 3, 1, 1)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import Tensor
 
-from .conv import CONV2D_TYPES, conv_input_rows
+from .conv import CONV2D_TYPES, band_rows, conv_input_rows
 from .dropout import Dropout
 from .dropout import dropout as elementwise_dropout
 
@@ -34,22 +34,6 @@ def checkpoint_if(enabled: bool, fn: Callable[..., Any], *args: Any) -> Any:
     if enabled and torch.is_grad_enabled():
         return cp.checkpoint(fn, *args, use_reentrant=False)
     return fn(*args)
-
-
-# Default band of checkpoint_conv_classifier: about this many bytes of conv
-# output rows. Its backward holds a few band-sized tensors at once; at 4 MiB
-# that is noise next to the input map, and the kernel's halo rows (2 per
-# band for a 3×3 conv: 8 rows here at 256 channels, 1/2 of 512², batch 2)
-# cost little.
-BAND_BYTES = 4 * 2**20
-
-
-def _band_rows(row_bytes: int, rows: Optional[int]) -> int:
-    if rows is not None:
-        if rows < 1:
-            raise ValueError(f'rows must be >= 1, got {rows}')
-        return rows
-    return max(1, BAND_BYTES // max(row_bytes, 1))
 
 
 def _channel(v: Tensor) -> Tensor:
@@ -306,7 +290,8 @@ def checkpoint_conv_classifier(conv_module: nn.Module,
         classifier (nn.Module): Per-pixel classifier (1×1 conv).
         x (Tensor): Input, B×C×H×W.
         rows (int, optional): Rows per band; default about
-            :data:`BAND_BYTES` (4 MiB) of the conv output.
+            :data:`~dpt_mm.models.layers.conv.BAND_BYTES` (4 MiB) of
+            the conv output.
 
     Returns:
         Tensor: Logits, B×K×H'×W'.
@@ -323,7 +308,7 @@ def checkpoint_conv_classifier(conv_module: nn.Module,
         raise ValueError('checkpoint_conv_classifier expects a B×C×H×W '
                          f'input, got shape {tuple(x.shape)}')
     head = _Head(conv_module.conv, conv_module.norm, dropout, classifier)
-    rows = _band_rows(x.shape[0] * conv_module.conv.out_channels *
+    rows = band_rows(x.shape[0] * conv_module.conv.out_channels *
                       x.shape[3] * x.element_size(), rows)
     params = [p for m in (conv_module, classifier) for p in m.parameters()
               if p.requires_grad]

@@ -17,12 +17,36 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor
 
-__all__ = ['CONV2D_TYPES', 'Conv2d', 'conv2d', 'conv_input_rows']
+__all__ = [
+    'BAND_BYTES', 'CONV2D_TYPES', 'Conv2d', 'band_rows', 'conv2d',
+    'conv_input_rows'
+]
 
-# Rows per weight-gradient band: about this many bytes of output gradient.
-# Smaller bands pay the halo rows and per-call overhead; larger ones fall
-# out of cache (measured 4, 8, 16, 32, 64 rows at 128² and 256²).
+# Rows per band of the banded conv work here and in checkpoint.py: about
+# this many bytes of conv output (or output gradient) rows. Smaller bands
+# pay the halo rows and per-call overhead; larger ones fall out of cache
+# (weight gradient measured at 4, 8, 16, 32, 64 rows at 128² and 256²),
+# and the checkpointed head's backward holds a few band-sized tensors.
 BAND_BYTES = 4 * 2**20
+
+
+def band_rows(row_bytes: int, rows: Optional[int] = None) -> int:
+    """Rows per band: ``rows`` if given (checked), else about
+    :data:`BAND_BYTES` of rows of ``row_bytes`` each.
+
+    Args:
+        row_bytes (int): Bytes of one output row (batch and channels
+            included).
+        rows (int, optional): An explicit band height.
+
+    Returns:
+        int: At least 1.
+    """
+    if rows is not None:
+        if rows < 1:
+            raise ValueError(f'rows must be >= 1, got {rows}')
+        return rows
+    return max(1, BAND_BYTES // max(row_bytes, 1))
 
 
 def conv_input_rows(x: Tensor, a: int, b: int, kernel: int, padding: int,
@@ -126,10 +150,9 @@ def conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
     if _banded(x, weight, stride, padding, groups):
         out_rows = x.shape[2] + 2 * padding[0] - dilation[0] * (
             weight.shape[2] - 1)
-        if rows is None:
-            row_bytes = x.shape[0] * weight.shape[0] * x.shape[3] * \
-                x.element_size()
-            rows = max(1, BAND_BYTES // max(row_bytes, 1))
+        rows = band_rows(
+            x.shape[0] * weight.shape[0] * x.shape[3] * x.element_size(),
+            rows)
         if rows < out_rows:
             return _BandedWeightGrad.apply(x, weight, bias, tuple(padding),
                                            tuple(dilation), rows)
