@@ -910,6 +910,13 @@ def evaluate_targets(report: Dict[str, Any]) -> List[Dict[str, Any]]:
     return targets
 
 
+def _memory_ratios(num: Dict[str, Any], den: Dict[str, Any]) -> str:
+    """Peak-memory and peak-allocated ratios of two training cases."""
+    return (f"{_fmt(_ratio(num['train_peak_mb'], den['train_peak_mb']))} "
+            f"(allocated: "
+            f"{_fmt(_ratio(num['alloc_peak_mb'], den['alloc_peak_mb']))})")
+
+
 def format_report(report: Dict[str, Any]) -> str:
     """The printed tables (Markdown, so docs/benchmark.md can quote them).
     """
@@ -1002,19 +1009,13 @@ def format_report(report: Dict[str, Any]) -> str:
                 f"\nbefore/after ({train['baseline']['rev']} → this tree, "
                 f"{train['baseline'].get('case', 'ours')}): "
                 f"step time after/before {train['baseline_time_ratio']:.3f}"
-                f", peak memory after/before "
-                f"{_fmt(_ratio(now['train_peak_mb'], before['train_peak_mb']))}"
-                f" (allocated: "
-                f"{_fmt(_ratio(now['alloc_peak_mb'], before['alloc_peak_mb']))})"
-                )
+                f", peak memory after/before {_memory_ratios(now, before)}")
         if 'cp_time_ratio' in train:
             off, on = cases['ours'], cases['ours_cp']
             lines.append(
                 f"\ngradient checkpointing: step time on/off "
                 f"{train['cp_time_ratio']:.3f}, peak memory off/on "
-                f"{_fmt(_ratio(off['train_peak_mb'], on['train_peak_mb']))}"
-                f" (allocated: "
-                f"{_fmt(_ratio(off['alloc_peak_mb'], on['alloc_peak_mb']))})")
+                f"{_memory_ratios(off, on)}")
     targets = report.get('targets', [])
     if targets:
         lines += ['', '| target | measured | met |', '|---|---|---|']
