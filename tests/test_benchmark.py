@@ -139,6 +139,38 @@ def test_step_peak_bytes_counts_live_tensors_on_cpu():
     assert peak == 6 * 2**20
 
 
+def test_worker_peak_rss_is_that_of_the_timed_steps(monkeypatch, capsys):
+    """``stats`` reports the peak RSS as of the last timed ``step``: the
+    profiled ``memory`` step (the profiler's buffers) must not count. The
+    RSS probe is replaced by a counter that grows on every call."""
+    import io
+    bench = load_bench()
+    calls = []
+
+    def fake_peak_rss_mb():
+        calls.append(None)
+        return 100.0 * len(calls)
+
+    monkeypatch.setattr(bench, '_peak_rss_mb', fake_peak_rss_mb)
+    monkeypatch.setattr(sys, 'stdin',
+                        io.StringIO('step\nstats\nmemory\nstats\nquit\n'))
+    threads = torch.get_num_threads()
+    try:
+        bench.worker_main(dict(batch=1, size=64, tiny=True, device='cpu',
+                               threads=1, top=3, allocator_lib=None,
+                               case='ours'))
+    finally:
+        torch.set_num_threads(threads)
+    replies = [json.loads(line[len(bench.PROTOCOL_PREFIX):])
+               for line in capsys.readouterr().out.splitlines()
+               if line.startswith(bench.PROTOCOL_PREFIX)]
+    ready, step, before, memory, after = replies
+    assert ready['ready'] and 'time_s' in step and 'alloc_peak_mb' in memory
+    base, at_step = 100.0, 100.0 * len(calls)
+    assert before['peak_rss_mb'] == after['peak_rss_mb'] == at_step
+    assert after['train_peak_mb'] == at_step - base > 0
+
+
 def _git_head() -> str:
     proc = subprocess.run(['git', '-C', str(REPO), 'rev-parse', 'HEAD'],
                           capture_output=True, text=True)
