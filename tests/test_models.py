@@ -183,6 +183,66 @@ def test_gradient_checkpointing_same_outputs_and_gradients():
         torch.testing.assert_close(grad, outs[1][1][name], msg=name)
 
 
+def test_neck_checkpointing_same_step_and_batchnorm_stats_once():
+    """A segmentation neck (BatchNorm in the fusion units) with ``with_cp``:
+    same outputs and gradients, and the recomputations (the per-block
+    checkpoints and the finest block's nested lateral unit) leave the
+    running statistics as one forward moves them."""
+    torch.manual_seed(0)
+    cfg = dict(TINY_NECK, fusion_norm_cfg=dict(type='BN'))
+    plain = MODELS.build(cfg)
+    ckpt = MODELS.build(dict(cfg, with_cp=True))
+    ckpt.load_state_dict(plain.state_dict())
+    feats = MODELS.build(TINY_VIT)(torch.randn(2, 3, 32, 48))
+    results = []
+    for neck in (plain, ckpt):
+        neck.train()
+        inputs = [(f.detach().requires_grad_(), c.detach())
+                  for f, c in feats]
+        outs = neck(inputs)
+        sum(o.square().mean() for o in outs).backward()
+        results.append((outs, [i[0].grad for i in inputs],
+                        dict(neck.named_parameters()),
+                        dict(neck.named_buffers())))
+    (outs, in_grads, params, buffers), ckpt_result = results
+    for a, b in zip(outs, ckpt_result[0]):
+        torch.testing.assert_close(a, b)
+    for a, b in zip(in_grads, ckpt_result[1]):
+        torch.testing.assert_close(a, b)
+    for name, p in params.items():
+        torch.testing.assert_close(p.grad, ckpt_result[2][name].grad,
+                                   msg=name)
+    assert any('num_batches_tracked' in n for n in buffers)
+    for name, buf in buffers.items():
+        torch.testing.assert_close(buf, ckpt_result[3][name], msg=name)
+
+
+def test_finest_fusion_block_recomputes_its_lateral_unit_alone():
+    """Nested in the block's checkpoint, the lateral unit's four saved maps
+    no longer live through the second unit's backward: the backward's
+    peak of live tensor bytes drops by at least three maps."""
+    from torch.utils.checkpoint import checkpoint
+
+    from dpt_mm.models.layers import FeatureFusionBlock
+    from toy_utils import load_bench
+    block = FeatureFusionBlock(8, norm_cfg=dict(type='BN')).train()
+    x, lateral = (torch.randn(2, 8, 32, 32, requires_grad=True)
+                  for _ in range(2))
+    map_bytes = x.numel() * x.element_size()
+    peaks = {}
+    for nested in (False, True):
+        out = checkpoint(block, x, lateral, nested, use_reentrant=False)
+        grad = torch.ones_like(out)
+        peaks[nested] = load_bench().step_peak_bytes(
+            lambda: out.backward(grad), torch.device('cpu'))
+        grads = (x.grad.clone(), lateral.grad.clone())
+        x.grad = lateral.grad = None
+        if nested:
+            torch.testing.assert_close(grads, plain_grads)
+        plain_grads = grads
+    assert peaks[False] - peaks[True] >= 3 * map_bytes, peaks
+
+
 def test_frozen_stages_freeze_embeddings_and_first_blocks():
     backbone = MODELS.build(dict(TINY_VIT, frozen_stages=2))
     backbone.train()

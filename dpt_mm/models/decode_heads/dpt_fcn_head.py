@@ -53,4 +53,4 @@ class DPTFCNHead(ChunkedLossMixin, FCNHead):
             return conv_classifier(self.convs[0], self.dropout,
                                    self.conv_seg,
                                    self._transform_inputs(inputs), with_cp)
-        return checkpoint_if(with_cp, super().forward, inputs)
+        return checkpoint_if(with_cp, super().forward, inputs, norms=self)

@@ -1,6 +1,7 @@
 from .bit_resnet import BiTBottleneck, BiTResNet, StdConv2dSame, pad_same
 from .checkpoint import (checkpoint_conv_classifier, checkpoint_if,
-                         conv_classifier, fusable_conv_classifier)
+                         conv_classifier, frozen_norm_stats,
+                         fusable_conv_classifier)
 from .conv import Conv2d, conv2d, conv_input_rows
 from .dropout import Dropout, dropout, dropout_mask
 from .fusion import FeatureFusionBlock, ResidualConvUnit
@@ -16,7 +17,7 @@ __all__ = [
     'READOUT_TYPES', 'ReassembleBlock', 'Readout', 'ResidualConvUnit',
     'StdConv2dSame', 'TransformerBlock', 'checkpoint_conv_classifier',
     'checkpoint_if', 'conv2d', 'conv_classifier', 'conv_input_rows',
-    'dropout', 'dropout_mask',
+    'dropout', 'dropout_mask', 'frozen_norm_stats',
     'fusable_conv_classifier', 'linear',
     'linear_backend', 'pad_same', 'resize_pos_embed'
 ]

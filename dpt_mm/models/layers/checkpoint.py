@@ -1,6 +1,7 @@
 """Gradient checkpointing for the ``with_cp`` options of dpt_mm's modules.
 """
-from typing import Any, Callable, Optional, Sequence, Tuple
+from contextlib import contextmanager, nullcontext
+from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -14,11 +15,41 @@ from .dropout import dropout as elementwise_dropout
 
 __all__ = [
     'checkpoint_conv_classifier', 'checkpoint_if', 'conv_classifier',
-    'fusable_conv_classifier'
+    'frozen_norm_stats', 'fusable_conv_classifier'
 ]
 
 
-def checkpoint_if(enabled: bool, fn: Callable[..., Any], *args: Any) -> Any:
+@contextmanager
+def frozen_norm_stats(module: nn.Module) -> Iterator[None]:
+    """Restore the running statistics of ``module``'s BatchNorm layers on
+    exit.
+
+    A checkpointed segment runs its forward twice (three times when
+    nested); training-mode BatchNorm normalises with the batch's
+    statistics either way, but would move its running statistics and
+    ``num_batches_tracked`` on every run. Recomputation under this context
+    leaves them as the first run set them: once per step, as without
+    checkpointing.
+
+    Args:
+        module (nn.Module): Its ``_BatchNorm`` submodules (itself included)
+            that track running statistics are restored.
+    """
+    saved = [(buf, buf.clone()) for m in module.modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm)
+             and m.track_running_stats
+             for buf in (m.running_mean, m.running_var, m.num_batches_tracked)
+             if buf is not None]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buf, value in saved:
+                buf.copy_(value)
+
+
+def checkpoint_if(enabled: bool, fn: Callable[..., Any], *args: Any,
+                  norms: Optional[nn.Module] = None) -> Any:
     """``fn(*args)``, recomputed in backward when ``enabled`` and autograd
     is recording (non-reentrant ``torch.utils.checkpoint``).
 
@@ -27,12 +58,19 @@ def checkpoint_if(enabled: bool, fn: Callable[..., Any], *args: Any) -> Any:
             ``self.with_cp and self.training``.
         fn (callable): The segment.
         *args: Its inputs.
+        norms (nn.Module, optional): A module holding the segment's
+            BatchNorm layers; the recomputation leaves their running
+            statistics alone (:func:`frozen_norm_stats`).
 
     Returns:
         Any: ``fn(*args)``.
     """
     if enabled and torch.is_grad_enabled():
-        return cp.checkpoint(fn, *args, use_reentrant=False)
+        if norms is None:
+            return cp.checkpoint(fn, *args, use_reentrant=False)
+        return cp.checkpoint(
+            fn, *args, use_reentrant=False,
+            context_fn=lambda: (nullcontext(), frozen_norm_stats(norms)))
     return fn(*args)
 
 
@@ -344,8 +382,8 @@ def conv_classifier(conv_module: nn.Module, dropout: Optional[nn.Module],
                 and not torch.is_autocast_enabled(x.device.type)):
             return checkpoint_conv_classifier(conv_module, dropout,
                                               classifier, x)
-        return cp.checkpoint(conv_classifier, conv_module, dropout,
-                             classifier, x, use_reentrant=False)
+        return checkpoint_if(True, conv_classifier, conv_module, dropout,
+                             classifier, x, norms=conv_module)
     x = conv_module(x)
     if dropout is not None:
         x = dropout(x)

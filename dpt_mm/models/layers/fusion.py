@@ -7,6 +7,7 @@ from mmcv.cnn import build_norm_layer
 from torch import Tensor
 
 from mmseg.utils import OptConfigType
+from .checkpoint import checkpoint_if
 from .conv import Conv2d
 
 __all__ = ['ResidualConvUnit', 'FeatureFusionBlock']
@@ -71,12 +72,18 @@ class FeatureFusionBlock(nn.Module):
         self.out_conv = nn.Conv2d(channels, channels, 1)
         self.align_corners = align_corners
 
-    def forward(self, x: Tensor, lateral: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, lateral: Optional[Tensor] = None,
+                checkpoint_lateral: bool = False) -> Tensor:
         """Args:
             x (Tensor): B×C×h×w, the deeper stage's output (or the deepest
                 reassembled map for the first block).
             lateral (Tensor, optional): B×C×h×w reassembled map of this
                 level; resized to ``x`` if an odd grid made sizes differ.
+            checkpoint_lateral (bool): Recompute ``residual_unit1`` in
+                backward (in training, with autograd recording). Nested in
+                a checkpoint of the whole block, it keeps the unit's four
+                saved maps from living through ``residual_unit2``'s
+                backward.
 
         Returns:
             Tensor: B×C×2h×2w.
@@ -88,7 +95,9 @@ class FeatureFusionBlock(nn.Module):
             if lateral.shape[-2:] != x.shape[-2:]:
                 lateral = F.interpolate(lateral, size=x.shape[-2:],
                                         mode='bilinear', align_corners=False)
-            x = x + self.residual_unit1(lateral)
+            x = x + checkpoint_if(checkpoint_lateral and self.training,
+                                  self.residual_unit1, lateral,
+                                  norms=self.residual_unit1)
         x = self.residual_unit2(x)
         # The published order is ×2 then out_conv. A 1×1 conv is affine per
         # pixel and bilinear weights sum to 1, so the two commute: same

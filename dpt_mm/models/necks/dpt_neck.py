@@ -45,9 +45,11 @@ class DPTNeck(BaseModule):
         align_corners (bool): Of the fusion upsampling.
         with_cp (bool): Gradient checkpointing of each level's reassemble
             and fusion block in training: at high resolution the neck, not
-            the transformer, holds most activations. BatchNorm running
-            statistics are then updated twice per step (the recomputation),
-            as with any checkpointed BatchNorm.
+            the transformer, holds most activations. The finest block also
+            recomputes its lateral residual unit on its own (nested), so
+            that its backward holds one unit's activations at a time.
+            BatchNorm running statistics move once per step, as without
+            checkpointing (the recomputations restore them).
         init_cfg (dict | list[dict], optional): Initialisation config.
 
     Inputs are the backbone's tuple: ``(map, class token)`` pairs or plain
@@ -123,10 +125,14 @@ class DPTNeck(BaseModule):
         x = self._run(self.fusion_blocks[-1], laterals[-1])
         fused.append(x)
         for i in range(self.num_levels - 2, -1, -1):
-            x = self._run(self.fusion_blocks[i], x, laterals[i])
+            # The finest block's maps are 4× the next level's: its backward
+            # (both units' activations) was the checkpointed step's peak.
+            x = self._run(self.fusion_blocks[i], x, laterals[i],
+                          i == 0 and self.with_cp)
             fused.append(x)
         return tuple(reversed(fused))
 
     def _run(self, fn, *args):
         """Call ``fn``, recomputing it in backward when ``with_cp``."""
-        return checkpoint_if(self.with_cp and self.training, fn, *args)
+        return checkpoint_if(self.with_cp and self.training, fn, *args,
+                             norms=self)
