@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor
 
+from .eager import is_eager
+
 __all__ = [
     'BAND_BYTES', 'CONV2D_TYPES', 'Conv2d', 'band_rows', 'conv2d',
     'conv_input_rows'
@@ -118,9 +120,7 @@ def _banded(x: Tensor, weight: Tensor, stride: Sequence[int],
             and weight.requires_grad and torch.is_grad_enabled()
             and tuple(stride) == (1, 1) and groups == 1
             and not isinstance(padding, str)
-            and not torch.is_autocast_enabled('cpu')
-            and not torch.jit.is_tracing() and not torch.jit.is_scripting()
-            and not torch.compiler.is_compiling())
+            and not torch.is_autocast_enabled('cpu') and is_eager())
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,

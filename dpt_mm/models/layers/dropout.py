@@ -18,6 +18,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .eager import is_eager
+
 __all__ = ['Dropout', 'dropout', 'dropout_mask']
 
 _BITS = 2**32
@@ -79,9 +81,7 @@ class _Dropout(torch.autograd.Function):
 
 def _fast(x: Tensor, p: float, inplace: bool) -> bool:
     return (x.device.type == 'cpu' and x.is_floating_point()
-            and 0.0 < p < 1.0 and not inplace
-            and not torch.jit.is_tracing() and not torch.jit.is_scripting()
-            and not torch.compiler.is_compiling())
+            and 0.0 < p < 1.0 and not inplace and is_eager())
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True,

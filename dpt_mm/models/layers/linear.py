@@ -20,6 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .eager import is_eager
+
 __all__ = ['LINEAR_BACKENDS', 'Linear', 'linear', 'linear_backend']
 
 #: ``onednn``: CPU float32 GEMMs as 1×1 oneDNN convolutions (the default);
@@ -66,10 +68,7 @@ def _use_onednn(x: Tensor, weight: Tensor) -> bool:
             and x.ndim >= 2 and x.numel() > 0
             and torch.backends.mkldnn.is_available()
             and torch.backends.mkldnn.enabled
-            and not torch.is_autocast_enabled('cpu')
-            and not torch.jit.is_tracing() and not torch.jit.is_scripting()
-            and not torch.onnx.is_in_onnx_export()
-            and not torch.compiler.is_compiling())
+            and not torch.is_autocast_enabled('cpu') and is_eager())
 
 
 def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
