@@ -46,15 +46,17 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import get_classes, get_palette
 from ..converters.common import (CheckpointMismatchError, load_converted,
                                  unwrap_state_dict)
+from ..converters.hf_folder import convert_hf_folder, is_hf_folder
 from ..datasets.transforms.loading import load_image_checked
 from ..utils import check_model_config, load_checkpoint_file, load_config
 from ..visualization.render import default_palette
 
 __all__ = [
     'CheckpointMismatchError', 'ImageInput', 'INPUT_FORMATS',
-    'LARGE_INPUT_TOKENS', 'build_inference_pipeline', 'inference_model',
-    'init_model', 'is_depth_model', 'load_image', 'load_weights',
-    'predict_batch', 'preprocess_image'
+    'LARGE_INPUT_TOKENS', 'build_inference_pipeline', 'check_numerics',
+    'inference_model', 'inference_pipeline_config', 'init_model',
+    'is_depth_model', 'load_image', 'load_weights', 'predict_batch',
+    'preprocess_image'
 ]
 
 ImageInput = Union[str, os.PathLike, np.ndarray]
@@ -85,6 +87,37 @@ def _foreign_layout_hint(keys: Sequence[str]) -> str:
     return ''
 
 
+def _model_numerics(model: torch.nn.Module) -> Dict[str, object]:
+    """The weight-standardisation settings a built model uses, if any."""
+    for module in model.modules():
+        if hasattr(module, 'ws_mode') and hasattr(module, 'eps'):
+            return {'backbone.ws_mode': module.ws_mode,
+                    'backbone.ws_eps': float(module.eps)}
+    return {}
+
+
+def check_numerics(current: Dict[str, object], meta: Optional[dict],
+                   context: str) -> List[str]:
+    """Numerics a checkpoint was made for that a model does not use.
+
+    Converters record them in ``meta['numerics']`` (hf2mm: Transformers'
+    BiT ``ws_mode='var', ws_eps=1e-8``; dpt2mm: the release's ``'std'``,
+    ``1e-5``); the two give outputs about 6e-4 apart.
+
+    Args:
+        current (dict): ``'backbone.ws_mode'`` etc. → the model's value.
+        meta (dict, optional): The checkpoint's ``meta``.
+        context (str): Named in the lines.
+
+    Returns:
+        list[str]: ``key: model value vs checkpoint value`` per difference.
+    """
+    wanted = (meta or {}).get('numerics') or {}
+    return [f'{key}={current[key]!r} in the model, {value!r} in {context}'
+            for key, value in wanted.items()
+            if key in current and current[key] != value]
+
+
 def load_weights(model: torch.nn.Module,
                  checkpoint: str,
                  trust: bool = False) -> dict:
@@ -109,16 +142,29 @@ def load_weights(model: torch.nn.Module,
         dpt_mm.converters.CheckpointMismatchError: Missing or unexpected
             keys, or shapes that differ; the message names the file and
             lists the keys.
+        ValueError: The checkpoint records numerics (``meta['numerics']``)
+            the model does not use; build it with them (``init_model``
+            adopts them).
     """
     loaded = load_checkpoint_file(checkpoint, map_location='cpu', trust=trust)
+    _load_loaded(model, loaded, f'checkpoint {checkpoint}')
+    return loaded
+
+
+def _load_loaded(model: torch.nn.Module, loaded: dict, context: str) -> None:
+    mismatch = check_numerics(_model_numerics(model), loaded.get('meta'),
+                              context)
+    if mismatch:
+        raise ValueError('the model and checkpoint numerics differ (outputs '
+                         'would be off by ~1e-3): ' + '; '.join(mismatch) +
+                         ". Build the model with the checkpoint's values "
+                         '(init_model adopts them).')
     state_dict = unwrap_state_dict(loaded)
     # DataParallel / DDP wrappers prefix every key with "module.".
     state_dict = {re.sub(r'^module\.', '', k): v
                   for k, v in state_dict.items()}
     load_converted(model, state_dict,
-                   context=f'checkpoint {checkpoint}' +
-                   _foreign_layout_hint(list(state_dict)))
-    return loaded
+                   context=context + _foreign_layout_hint(list(state_dict)))
 
 
 def _config_metainfo(cfg: Config) -> Optional[dict]:
@@ -142,6 +188,27 @@ def _seg_dataset_meta(num_classes: int) -> dict:
                 palette=default_palette(num_classes).tolist())
 
 
+def _adopt_numerics(cfg: Config, meta: Optional[dict], context: str) -> None:
+    """Set the numerics a checkpoint records in the model config (warns)."""
+    wanted = (meta or {}).get('numerics') or {}
+    current = {}
+    for key in wanted:
+        part, _, name = key.partition('.')
+        section = cfg.model.get(part)
+        if isinstance(section, dict) and section.get('type') in (
+                'DPTViTHybrid', ):
+            default = dict(ws_mode='var', ws_eps=1e-8).get(name)
+            current[key] = section.get(name, default)
+    mismatch = check_numerics(current, meta, context)
+    if not mismatch:
+        return
+    warnings.warn('adopting the numerics the weights were made for: ' +
+                  '; '.join(mismatch))
+    for key in current:
+        part, _, name = key.partition('.')
+        cfg.model[part][name] = wanted[key]
+
+
 def is_depth_model(model: torch.nn.Module) -> bool:
     """Whether a model predicts depth (an mmseg ``DepthEstimator``).
 
@@ -161,6 +228,15 @@ def init_model(config: Union[str, Path, Config],
                trust_checkpoint: bool = False) -> BaseSegmentor:
     """Build a model from a config and load its weights strictly.
 
+    ``config`` may also be a Transformers ``save_pretrained`` folder of a
+    DPT (``config.json``, weights, ``preprocessor_config.json``): it is
+    converted in memory, image processor included, so that
+    ``init_model('path/to/saved_dpt')`` gives Transformers' numbers.
+
+    Numerics a checkpoint records (``meta['numerics']``, written by the
+    converters: the hybrid's weight standardisation) are adopted with a
+    warning when the config says otherwise.
+
     Sets mmseg as the default registry scope, builds ``cfg.model`` (SyncBN
     converted to BN: inference never synchronises), loads ``checkpoint``
     with :func:`load_weights` (safe unpickling, every key and shape must
@@ -171,9 +247,11 @@ def init_model(config: Union[str, Path, Config],
     or a generated palette.
 
     Args:
-        config (str | Path | Config): Config file or loaded config.
-        checkpoint (str, optional): mmengine checkpoint or state dict; None
-            keeps random weights.
+        config (str | Path | Config): Config file, loaded config, or a
+            Transformers folder.
+        checkpoint (str, optional): mmengine checkpoint or state dict
+            (torch file or safetensors); None keeps random weights (or,
+            for a Transformers folder, takes its weights).
         device (str): Device, e.g. ``'cpu'`` or ``'cuda:0'``.
         cfg_options (dict, optional): Config overrides, ``{'a.b': value}``.
         trust_checkpoint (bool): Allow full unpickling of the checkpoint
@@ -195,6 +273,21 @@ def init_model(config: Union[str, Path, Config],
         >>> result = inference_model(model, 'kitchen.jpg')
         >>> depth = result.pred_depth_map.data[0]  # H×W, original size
     """
+    loaded = None
+    context = f'checkpoint {checkpoint}'
+    if is_hf_folder(config):
+        if checkpoint is not None:
+            raise ValueError(f'{config} is a Transformers folder with its own '
+                             f'weights; do not pass checkpoint={checkpoint!r}')
+        converted = convert_hf_folder(os.fspath(config))
+        if converted['checkpoint']['meta']['task'] == 'backbone':
+            raise ValueError(f'{config} holds a bare DPTModel (no neck or '
+                             'head weights): nothing to infer with')
+        config = Config(dict(default_scope='mmseg', model=converted['model'],
+                             inference_pipeline=converted[
+                                 'inference_pipeline']))
+        loaded = converted['checkpoint']
+        context = f'Transformers folder {loaded["meta"]["source"]}'
     if isinstance(config, (str, Path)):
         config = os.fspath(config)
     elif isinstance(config, Config):
@@ -210,12 +303,17 @@ def init_model(config: Union[str, Path, Config],
     for part in ('backbone', 'neck', 'decode_head', 'auxiliary_head'):
         if isinstance(cfg.model.get(part), dict):
             cfg.model[part].pop('init_cfg', None)
+    if checkpoint is not None:
+        loaded = load_checkpoint_file(checkpoint, map_location='cpu',
+                                      trust=trust_checkpoint)
+    if loaded is not None:
+        _adopt_numerics(cfg, loaded.get('meta'), context)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     check_model_config(cfg.model)  # EncoderDecoder configs too
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
     meta = None
-    if checkpoint is not None:
-        loaded = load_weights(model, checkpoint, trust=trust_checkpoint)
+    if loaded is not None:
+        _load_loaded(model, loaded, context)
         ckpt_meta = loaded.get('meta') or {}
         if ckpt_meta.get('dataset_meta'):
             meta = dict(ckpt_meta['dataset_meta'])
@@ -310,8 +408,8 @@ def _transform_type(transform: dict) -> str:
     return kind if isinstance(kind, str) else kind.__name__
 
 
-def build_inference_pipeline(cfg: Config) -> Compose:
-    """The per-image transforms used by :func:`inference_model`.
+def inference_pipeline_config(cfg: Config) -> List[dict]:
+    """The per-image transform configs used by :func:`inference_model`.
 
     Taken from ``cfg.inference_pipeline``, else ``cfg.test_pipeline`` (or
     the test data loader's), else the DPT default
@@ -324,7 +422,8 @@ def build_inference_pipeline(cfg: Config) -> Compose:
         cfg (Config): The model's config (``model.cfg``).
 
     Returns:
-        Compose: Transforms from ``dict(img=...)`` to packed inputs.
+        list[dict]: Transform configs from ``dict(img=...)`` to packed
+        inputs.
     """
     pipeline_cfg = cfg.get('inference_pipeline') or cfg.get('test_pipeline')
     if not pipeline_cfg:
@@ -343,11 +442,24 @@ def build_inference_pipeline(cfg: Config) -> Compose:
             transforms.append(dict(type='LoadImageFromNDArray'))
             has_loader = True
         elif not kind.startswith('Load'):
-            transforms.append(transform)
+            transforms.append(dict(transform))
     if not has_loader:
         transforms.insert(0, dict(type='LoadImageFromNDArray'))
+    return transforms
+
+
+def build_inference_pipeline(cfg: Config) -> Compose:
+    """The per-image transforms used by :func:`inference_model`, built.
+
+    Args:
+        cfg (Config): The model's config (``model.cfg``); see
+            :func:`inference_pipeline_config`.
+
+    Returns:
+        Compose: Transforms from ``dict(img=...)`` to packed inputs.
+    """
     with DefaultScope.overwrite_default_scope('mmseg'):
-        return Compose(transforms)
+        return Compose(inference_pipeline_config(cfg))
 
 
 def preprocess_image(pipeline: Compose,
