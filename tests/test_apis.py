@@ -41,7 +41,7 @@ def tiny_model_cfg(task: str = 'depth', img_size: int = 64,
     if task == 'depth':
         head = dict(type='DPTDepthHead', in_channels=16, channels=8,
                     loss_decode=dict(type='ScaleShiftInvariantLoss'))
-        segmentor = segmentor or 'DepthEstimator'
+        segmentor = segmentor or 'DPTDepthEstimator'
     else:
         head = dict(type='DPTSegHead', in_channels=16, channels=16,
                     num_classes=NUM_CLASSES, norm_cfg=norm)

@@ -13,6 +13,7 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import dpt_mm  # noqa: E402,F401
+from dpt_mm.apis.inference import adopt_checkpoint_numerics  # noqa: E402
 from dpt_mm.utils import (check_data_paths,  # noqa: E402
                           check_model_config, explain_registry_errors,
                           load_config, setup_cli_config)
@@ -83,6 +84,9 @@ def main() -> None:
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args.config, args.cfg_options)
+    # Weights converted for other numerics (the hybrid's weight
+    # standardisation, meta['numerics']) are run with theirs, with a warning.
+    adopt_checkpoint_numerics(cfg, args.checkpoint)
     check_model_config(cfg.get('model'))  # fail before any work dir or log
     check_data_paths(cfg, 'test')
     setup_cli_config(cfg, args.config, args.work_dir, args.launcher)

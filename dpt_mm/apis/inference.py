@@ -53,7 +53,7 @@ from ..visualization.render import default_palette
 
 __all__ = [
     'CheckpointMismatchError', 'ImageInput', 'INPUT_FORMATS',
-    'LARGE_INPUT_TOKENS', 'build_inference_pipeline', 'check_numerics',
+    'LARGE_INPUT_TOKENS', 'adopt_checkpoint_numerics', 'build_inference_pipeline', 'check_numerics',
     'inference_model', 'inference_pipeline_config', 'init_model',
     'is_depth_model', 'load_image', 'load_weights', 'predict_batch',
     'preprocess_image'
@@ -209,6 +209,21 @@ def _adopt_numerics(cfg: Config, meta: Optional[dict], context: str) -> None:
         cfg.model[part][name] = wanted[key]
 
 
+def adopt_checkpoint_numerics(cfg: Config, checkpoint: str) -> None:
+    """Set in ``cfg.model`` the numerics a checkpoint file records.
+
+    For loads that do not go through :func:`init_model` (``tools/test.py``
+    sets ``load_from``); warns when it changes something.
+
+    Args:
+        cfg (Config): The config, changed in place.
+        checkpoint (str): Checkpoint path.
+    """
+    loaded = load_checkpoint_file(checkpoint, map_location='cpu')
+    if isinstance(loaded, dict):
+        _adopt_numerics(cfg, loaded.get('meta'), f'checkpoint {checkpoint}')
+
+
 def is_depth_model(model: torch.nn.Module) -> bool:
     """Whether a model predicts depth (an mmseg ``DepthEstimator``).
 
@@ -306,6 +321,10 @@ def init_model(config: Union[str, Path, Config],
     if checkpoint is not None:
         loaded = load_checkpoint_file(checkpoint, map_location='cpu',
                                       trust=trust_checkpoint)
+    if cfg.model.get('type') == 'DepthEstimator':
+        # DPTDepthEstimator is mmseg's with its slide mode fixed and DPT's
+        # (bicubic) post-processing: the one depth test path.
+        cfg.model.type = 'DPTDepthEstimator'
     if loaded is not None:
         _adopt_numerics(cfg, loaded.get('meta'), context)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
@@ -488,14 +507,6 @@ def preprocess_image(pipeline: Compose,
 def _network_inference(model: BaseSegmentor, inputs: torch.Tensor,
                        metas: List[dict]) -> torch.Tensor:
     mode = (model.test_cfg or {}).get('mode', 'whole')
-    if mode == 'whole':
-        tokens = inputs.shape[-2] * inputs.shape[-1] // 256
-        if tokens > LARGE_INPUT_TOKENS:
-            warnings.warn(
-                f'network input {tuple(inputs.shape[-2:])} is {tokens} '
-                'patch tokens in one pass: memory grows with the input. Use '
-                'DPTResize in the pipeline, or test_cfg=dict(mode="slide", '
-                'crop_size=..., stride=...) to bound it.')
     # mmseg's own dispatch in EncoderDecoder/DepthEstimator.inference logs a
     # warning for every batch of mixed original sizes, and DepthEstimator's
     # (mmseg 1.2.2) runs whole-image inference after 'slide'. Subclasses
@@ -507,6 +518,18 @@ def _network_inference(model: BaseSegmentor, inputs: torch.Tensor,
         if mode == 'slide':
             return model.slide_inference(inputs, metas)
     return model.inference(inputs, metas)
+
+
+def _warn_large_input(model: BaseSegmentor, shape: Sequence[int]) -> None:
+    if (model.test_cfg or {}).get('mode', 'whole') != 'whole':
+        return
+    tokens = shape[-2] * shape[-1] // 256
+    if tokens > LARGE_INPUT_TOKENS:
+        warnings.warn(
+            f'network input {tuple(shape[-2:])} is {tokens} '
+            'patch tokens in one pass: memory grows with the input. Use '
+            'DPTResize in the pipeline, or test_cfg=dict(mode="slide", '
+            'crop_size=..., stride=...) to bound it.')
 
 
 def _pad_to_multiple(inputs: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -554,23 +577,6 @@ def _postprocess(model: BaseSegmentor, output: torch.Tensor,
         dims = (3, ) if meta.get('flip_direction') == 'horizontal' else (2, )
         output = output.flip(dims=dims)
     size = tuple(int(s) for s in meta['ori_shape'][:2])
-    if is_depth_model(model):
-        # Transformers' post_process_depth_estimation: bicubic,
-        # align_corners=False, no clamp (bicubic can dip slightly below 0
-        # at sharp edges).
-        depth = output if tuple(output.shape[-2:]) == size else \
-            F.interpolate(output, size=size, mode='bicubic',
-                          align_corners=False)
-        head = model.decode_head
-        min_depth = getattr(head, 'min_depth', None)
-        max_depth = getattr(head, 'max_depth', None)
-        if min_depth is not None or max_depth is not None:
-            depth = depth.clamp(min=min_depth, max=max_depth)
-        mode = getattr(head, 'output_mode', 'inverse_depth')
-        depth_type = 'inverse_depth' if mode == 'inverse_depth' else 'depth'
-        sample.pred_depth_map = PixelData(
-            data=depth[0], metainfo=dict(depth_type=depth_type))
-        return sample
     num_classes = output.shape[1]
     # Transformers' post_process_semantic_segmentation: bilinear,
     # align_corners=False, then argmax.
@@ -625,6 +631,13 @@ def predict_batch(model: BaseSegmentor,
         data = dict(
             inputs=[packed[i]['inputs'] for i in indices],
             data_samples=[packed[i]['data_samples'] for i in indices])
+        _warn_large_input(model, data['inputs'][0].shape[-2:])
+        if is_depth_model(model):
+            # The model's own test path: tools/test.py runs the same
+            # test_step, so both give the same depth map.
+            for index, sample in zip(indices, model.test_step(data)):
+                results[index] = sample
+            continue
         data = model.data_preprocessor(data, False)
         inputs = _pad_to_multiple(data['inputs'], _NETWORK_MULTIPLE)
         samples = data['data_samples']

@@ -376,7 +376,7 @@ def hf_config_to_mm_config(hf_config: Any,
                              'cannot be built by Transformers either (its '
                              'projection is hard-coded 256 → 256)')
         model = dict(
-            type='DepthEstimator',
+            type='DPTDepthEstimator',
             decode_head=dict(
                 type='DPTDepthHead',
                 in_channels=fusion,
@@ -391,7 +391,7 @@ def hf_config_to_mm_config(hf_config: Any,
         data_preprocessor=dict(
             type='SegDataPreProcessor', mean=list(mean), std=list(std),
             bgr_to_rgb=True, pad_val=0, seg_pad_val=seg_pad_val,
-            size_divisor=32),
+            size_divisor=32, test_cfg=dict(size_divisor=32)),
         backbone=backbone,
         neck=neck,
         train_cfg=dict(),
