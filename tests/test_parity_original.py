@@ -241,12 +241,14 @@ def test_missing_batch_counter_is_filled() -> None:
     load_converted(MODELS.build(model_cfg), conversion.state_dict)
 
 
-def test_dpt2mm_cli(tmp_path) -> None:
+@pytest.mark.parametrize('fmt', ['.pth', '.safetensors'])
+def test_dpt2mm_cli(tmp_path, fmt) -> None:
     import os
     import subprocess
     import sys
+    from dpt_mm.utils import load_checkpoint_file
     hf, original, model_cfg = make_case('hybrid_depth')
-    src, dst = tmp_path / 'dpt_tiny.pt', tmp_path / 'mm.pth'
+    src, dst = tmp_path / 'dpt_tiny.pt', tmp_path / f'mm{fmt}'
     torch.save(original, src)
     cfg_path = tmp_path / 'tiny_cfg.py'
     cfg_path.write_text(format_py_config([
@@ -264,8 +266,11 @@ def test_dpt2mm_cli(tmp_path) -> None:
     assert 'dropped pretrained.model.head.weight' in proc.stdout
     # The tiny config has Transformers numerics: the CLI says so.
     assert 'WARNING' in proc.stdout and 'norm_eps' in proc.stdout
-    ckpt = torch.load(dst, map_location='cpu', weights_only=True)
+    ckpt = load_checkpoint_file(str(dst))
     assert ckpt['meta']['converted_from'] == 'isl-org/DPT'
+    # The release's weight standardisation, for init_model to check.
+    assert ckpt['meta']['numerics'] == {'backbone.ws_mode': 'std',
+                                        'backbone.ws_eps': 1e-5}
     model = MODELS.build(Config.fromfile(str(cfg_path)).model).eval()
     load_converted(model, ckpt)
     x = torch.randn(1, 3, 64, 64)
