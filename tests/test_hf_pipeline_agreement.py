@@ -359,7 +359,9 @@ def test_mm2hf_refuses_what_transformers_lacks(tmp_path, capsys):
              'decode_head.output_mode'),
             ('backbone', dict(ws_mode='std', ws_eps=1e-5), 'ws_mode'),
             ('neck', dict(readout_type='project', align_corners=False),
-             'neck.align_corners')):
+             'neck.align_corners'),
+            ('test_cfg', dict(resize_mode='bilinear'),
+             'test_cfg.resize_mode')):
         cfg = json.loads(json.dumps(model_cfg))
         cfg[key].update(value)
         with pytest.raises(ValueError, match=named.replace('.', r'\.')):

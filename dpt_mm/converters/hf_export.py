@@ -338,6 +338,11 @@ def mm_config_to_hf_config(model_cfg: Mapping[str, Any],
         cfg['architectures'] = ['DPTForSemanticSegmentation']
     else:
         cfg.update(_depth_head_config(head, fusion, num_levels))
+        resize_mode = (model_cfg.get('test_cfg') or {}).get('resize_mode',
+                                                            'bicubic')
+        if resize_mode != 'bicubic':
+            raise _refuse('test_cfg.resize_mode', resize_mode,
+                          'post_process_depth_estimation resizes bicubically')
         cfg['architectures'] = ['DPTForDepthEstimation']
     cfg['model_type'] = 'dpt'
     for key, default in _DPT_DEFAULTS.items():
