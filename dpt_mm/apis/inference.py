@@ -5,14 +5,17 @@ Transformers' ``DPTImageProcessor`` / depth-estimation pipeline):
 
 1. the image is resized with :class:`~dpt_mm.datasets.transforms.DPTResize`
    (aspect ratio kept, sides multiples of 32 around the target size, OpenCV
-   bicubic), unless the config gives its own pipeline;
-2. the model's data preprocessor converts BGR → RGB and normalises with
-   mean = std = 127.5 (0.5 on [0, 1]);
-3. the network output is cropped to the resized image and resized back to
-   the original size: depth with bicubic interpolation
-   (``post_process_depth_estimation``), segmentation logits bilinearly
-   (``align_corners=False``) before the argmax
-   (``post_process_semantic_segmentation``).
+   bicubic), unless the config gives its own pipeline (``hf2mm.py
+   --config-out`` writes the Transformers processor's, with Pillow);
+2. ``model.test_step`` runs the rest, the same path as ``tools/test.py``:
+   the data preprocessor converts BGR → RGB and normalises (mean = std =
+   127.5 by default); the DPT segmentors (``DPTDepthEstimator``,
+   ``DPTEncoderDecoder``; :func:`init_model` builds mmseg's
+   ``DepthEstimator``/``EncoderDecoder`` configs as these) crop the output
+   to the resized image and resize it back to the original size: depth
+   bicubically (``post_process_depth_estimation``), segmentation logits
+   bilinearly before the argmax (``post_process_semantic_segmentation``),
+   both set by ``test_cfg.resize_mode``.
 
 Memory: because step 1 bounds the network input (about 384×512 for a 4:3
 image whatever its resolution), a huge image only costs its own pixels and
@@ -32,15 +35,13 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DefaultScope, init_default_scope
-from mmengine.structures import PixelData
 
 from mmseg.models import BaseSegmentor
-from mmseg.models.segmentors import DepthEstimator, EncoderDecoder
+from mmseg.models.segmentors import DepthEstimator
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import get_classes, get_palette
@@ -64,13 +65,10 @@ INPUT_FORMATS = ('bgr', 'rgb')
 # Above this many patch tokens in one whole-image forward pass a warning
 # says how to bound memory (2048×2048 at patch 16).
 LARGE_INPUT_TOKENS = 16384
-# Full-resolution segmentation logits larger than this are not kept.
-SEG_LOGITS_BYTES_LIMIT = 2 * 1024**3
-# Working memory for the class-chunked argmax of huge label maps.
-_ARGMAX_CHUNK_BYTES = 256 * 1024**2
+_DPT_SEGMENTORS = {'DepthEstimator': 'DPTDepthEstimator',
+                   'EncoderDecoder': 'DPTEncoderDecoder'}
 _IMAGE_LOADERS = ('LoadImageFromFile', 'LoadImageFromNDArray',
                   'LoadImageChecked', 'InferencerLoader')
-_NETWORK_MULTIPLE = 32
 
 
 # --------------------------------------------------------------------------
@@ -321,10 +319,10 @@ def init_model(config: Union[str, Path, Config],
     if checkpoint is not None:
         loaded = load_checkpoint_file(checkpoint, map_location='cpu',
                                       trust=trust_checkpoint)
-    if cfg.model.get('type') == 'DepthEstimator':
-        # DPTDepthEstimator is mmseg's with its slide mode fixed and DPT's
-        # (bicubic) post-processing: the one depth test path.
-        cfg.model.type = 'DPTDepthEstimator'
+    # The DPT segmentors are mmseg's with DPT's test path (padding to 32,
+    # bicubic depth / bounded-memory segmentation post-processing).
+    cfg.model.type = _DPT_SEGMENTORS.get(cfg.model.get('type'),
+                                         cfg.model.get('type'))
     if loaded is not None:
         _adopt_numerics(cfg, loaded.get('meta'), context)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
@@ -504,22 +502,6 @@ def preprocess_image(pipeline: Compose,
 # --------------------------------------------------------------------------
 # Forward and post-processing
 # --------------------------------------------------------------------------
-def _network_inference(model: BaseSegmentor, inputs: torch.Tensor,
-                       metas: List[dict]) -> torch.Tensor:
-    mode = (model.test_cfg or {}).get('mode', 'whole')
-    # mmseg's own dispatch in EncoderDecoder/DepthEstimator.inference logs a
-    # warning for every batch of mixed original sizes, and DepthEstimator's
-    # (mmseg 1.2.2) runs whole-image inference after 'slide'. Subclasses
-    # with their own inference() are trusted.
-    if type(model).inference in (EncoderDecoder.inference,
-                                 DepthEstimator.inference):
-        if mode == 'whole':
-            return model.whole_inference(inputs, metas)
-        if mode == 'slide':
-            return model.slide_inference(inputs, metas)
-    return model.inference(inputs, metas)
-
-
 def _warn_large_input(model: BaseSegmentor, shape: Sequence[int]) -> None:
     if (model.test_cfg or {}).get('mode', 'whole') != 'whole':
         return
@@ -530,76 +512,6 @@ def _warn_large_input(model: BaseSegmentor, shape: Sequence[int]) -> None:
             'patch tokens in one pass: memory grows with the input. Use '
             'DPTResize in the pipeline, or test_cfg=dict(mode="slide", '
             'crop_size=..., stride=...) to bound it.')
-
-
-def _pad_to_multiple(inputs: torch.Tensor, multiple: int) -> torch.Tensor:
-    height, width = inputs.shape[-2:]
-    pad_h = -height % multiple
-    pad_w = -width % multiple
-    if pad_h or pad_w:
-        # Bottom/right, as mmseg's stack_batch; cropped off afterwards.
-        inputs = F.pad(inputs, (0, pad_w, 0, pad_h), value=0)
-    return inputs
-
-
-def _resize_argmax(logits: torch.Tensor,
-                   size: Tuple[int, int]) -> torch.Tensor:
-    """argmax over classes of bilinearly resized logits, class-chunked.
-
-    Resizing is per channel, so resizing a few classes at a time and keeping
-    a running maximum gives exactly the argmax of the fully resized logits
-    (first index on ties) without holding C×H×W floats.
-    """
-    num_classes = logits.shape[1]
-    chunk = max(1, _ARGMAX_CHUNK_BYTES // (4 * size[0] * size[1]))
-    best_val = best_idx = None
-    for start in range(0, num_classes, chunk):
-        part = F.interpolate(logits[:, start:start + chunk], size=size,
-                             mode='bilinear', align_corners=False)[0]
-        val, idx = part.max(dim=0)
-        idx = idx + start
-        if best_val is None:
-            best_val, best_idx = val, idx
-        else:
-            better = val > best_val
-            best_val = torch.where(better, val, best_val)
-            best_idx = torch.where(better, idx, best_idx)
-    return best_idx[None]
-
-
-def _postprocess(model: BaseSegmentor, output: torch.Tensor,
-                 sample: SegDataSample,
-                 return_seg_logits: bool) -> SegDataSample:
-    meta = sample.metainfo
-    height, width = meta['img_shape'][:2]
-    output = output[..., :height, :width]  # drop batch/multiple padding
-    if meta.get('flip', False):
-        dims = (3, ) if meta.get('flip_direction') == 'horizontal' else (2, )
-        output = output.flip(dims=dims)
-    size = tuple(int(s) for s in meta['ori_shape'][:2])
-    num_classes = output.shape[1]
-    # Transformers' post_process_semantic_segmentation: bilinear,
-    # align_corners=False, then argmax.
-    keep = return_seg_logits and \
-        4 * num_classes * size[0] * size[1] <= SEG_LOGITS_BYTES_LIMIT
-    if return_seg_logits and not keep:
-        warnings.warn(f'seg_logits at {size} would take more than '
-                      f'{SEG_LOGITS_BYTES_LIMIT / 1024**3:.0f} GiB; only '
-                      'pred_sem_seg is returned')
-    if keep or num_classes == 1:
-        logits = F.interpolate(output, size=size, mode='bilinear',
-                               align_corners=False)[0]
-        if num_classes == 1:
-            labels = (logits.sigmoid() >
-                      model.decode_head.threshold).to(torch.int64)
-        else:
-            labels = logits.argmax(dim=0, keepdim=True)
-        if keep:
-            sample.seg_logits = PixelData(data=logits)
-    else:
-        labels = _resize_argmax(output, size)
-    sample.pred_sem_seg = PixelData(data=labels)
-    return sample
 
 
 @torch.no_grad()
@@ -628,28 +540,19 @@ def predict_batch(model: BaseSegmentor,
         groups.setdefault(tuple(item['inputs'].shape), []).append(index)
     results: List[Optional[SegDataSample]] = [None] * len(packed)
     for indices in groups.values():
-        data = dict(
-            inputs=[packed[i]['inputs'] for i in indices],
-            data_samples=[packed[i]['data_samples'] for i in indices])
-        _warn_large_input(model, data['inputs'][0].shape[-2:])
-        if is_depth_model(model):
-            # The model's own test path: tools/test.py runs the same
-            # test_step, so both give the same depth map.
-            for index, sample in zip(indices, model.test_step(data)):
-                results[index] = sample
-            continue
-        data = model.data_preprocessor(data, False)
-        inputs = _pad_to_multiple(data['inputs'], _NETWORK_MULTIPLE)
-        samples = data['data_samples']
-        metas = []
+        samples = [packed[i]['data_samples'] for i in indices]
         for sample in samples:
-            meta = dict(sample.metainfo)
-            meta['pad_shape'] = tuple(inputs.shape[-2:])
-            metas.append(meta)
-        outputs = _network_inference(model, inputs, metas)
-        for j, (index, sample) in enumerate(zip(indices, samples)):
-            results[index] = _postprocess(model, outputs[j:j + 1], sample,
-                                          return_seg_logits)
+            # Read by DPTEncoderDecoder's post-processing.
+            sample.set_metainfo(dict(keep_seg_logits=return_seg_logits))
+        data = dict(inputs=[packed[i]['inputs'] for i in indices],
+                    data_samples=samples)
+        _warn_large_input(model, data['inputs'][0].shape[-2:])
+        # The model's own test path, post-processing included: tools/test.py
+        # runs the same test_step, so both give the same maps.
+        for index, sample in zip(indices, model.test_step(data)):
+            if not return_seg_logits and 'seg_logits' in sample:
+                del sample.seg_logits  # a model without DPT's test path
+            results[index] = sample
     return results
 
 

@@ -407,7 +407,7 @@ def _seg_model(cfg: Dict[str, Any], fusion: int,
     norm_cfg = dict(type='BN', requires_grad=True)
     ignore_index = cfg['semantic_loss_ignore_index']
     model = dict(
-        type='EncoderDecoder',
+        type='DPTEncoderDecoder',
         decode_head=dict(
             type='DPTSegHead',
             in_channels=fusion,

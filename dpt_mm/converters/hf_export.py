@@ -288,7 +288,8 @@ def mm_config_to_hf_config(model_cfg: Mapping[str, Any],
 
     Args:
         model_cfg (Mapping): The ``model`` config (``DPTDepthEstimator``,
-            ``DepthEstimator`` or ``EncoderDecoder`` with a DPT backbone,
+            ``DepthEstimator``, ``DPTEncoderDecoder`` or ``EncoderDecoder``
+            with a DPT backbone,
             ``DPTNeck`` and DPT heads).
         dataset_meta (Mapping, optional): ``classes`` become ``id2label``.
         source_config (Mapping, optional): The ``config.json`` the model was
@@ -314,11 +315,17 @@ def mm_config_to_hf_config(model_cfg: Mapping[str, Any],
     head = model_cfg.get('decode_head') or {}
     seg = _type_name(head) != 'DPTDepthHead'
     kind = _type_name(model_cfg)
-    if seg and kind != 'EncoderDecoder' or not seg and kind not in (
-            'DepthEstimator', 'DPTDepthEstimator'):
+    if seg and kind not in ('EncoderDecoder', 'DPTEncoderDecoder') or \
+            not seg and kind not in ('DepthEstimator', 'DPTDepthEstimator'):
         raise _refuse('type', kind, 'it has a depth estimator '
                       '(DPTDepthEstimator + DPTDepthHead) and a segmenter '
-                      '(EncoderDecoder + DPTSegHead)')
+                      '(DPTEncoderDecoder + DPTSegHead)')
+    if seg and (model_cfg.get('test_cfg') or {}).get(
+            'resize_mode', 'bilinear') != 'bilinear':
+        raise _refuse('test_cfg.resize_mode',
+                      model_cfg['test_cfg']['resize_mode'],
+                      'post_process_semantic_segmentation resizes '
+                      'bilinearly')
     if model_cfg.get('neck') is None:
         raise _refuse('neck', None, 'DPT needs its neck')
     hybrid = _type_name(backbone) == 'DPTViTHybrid'
