@@ -120,11 +120,21 @@ def _load_test_tool():
     return module
 
 
-@pytest.mark.parametrize('resize_mode', ['bicubic', 'bilinear'])
-def test_test_infer_and_api_give_one_depth_map(infer_tool, tmp_path,
-                                               monkeypatch, resize_mode):
-    """The same weights and image: the same depth map from tools/test.py
-    (through the Runner and the data set), tools/infer.py and
+ONE_PATH_CASES = {
+    # task: (toy config, data layout, label loader, post-processing modes)
+    'depth': ('dpt_toy_depth.py', 'nyu',
+              "dict(type='LoadDepthMap', depth_scale=1000)"),
+    'seg': ('dpt_toy_seg.py', 'ade', "dict(type='LoadAnnotationsChecked')"),
+}
+
+
+@pytest.mark.parametrize('task,resize_mode', [
+    ('depth', 'bicubic'), ('depth', 'bilinear'), ('seg', 'bilinear'),
+    ('seg', 'bicubic')])
+def test_test_infer_and_api_give_one_map(infer_tool, tmp_path, monkeypatch,
+                                         task, resize_mode):
+    """The same weights and image: the same depth map (or logits) from
+    tools/test.py (through the Runner and the data set), tools/infer.py and
     inference_model, with the post-processing the config sets."""
     import sys
 
@@ -138,35 +148,36 @@ def test_test_infer_and_api_give_one_depth_map(infer_tool, tmp_path,
     from test_apis import randomize
 
     captured = {}
+    key = 'pred_depth_map' if task == 'depth' else 'seg_logits'
 
-    class CaptureDepth(BaseMetric):
+    class CaptureOutput(BaseMetric):
         def process(self, data_batch, data_samples):
             for sample in data_samples:
                 captured[osp.basename(sample['img_path'])] = \
-                    sample['pred_depth_map']['data'][0].clone()
+                    sample[key]['data'].clone()
 
         def compute_metrics(self, results):
             return dict(captured=float(len(captured)))
 
-    METRICS.register_module('CaptureDepthForTest', module=CaptureDepth,
+    METRICS.register_module('CaptureOutputForTest', module=CaptureOutput,
                             force=True)
+    config, layout, label_loader = ONE_PATH_CASES[task]
     root = generate_toy_data(str(tmp_path / 'data'), num_train=1, num_val=2,
-                             layouts=['nyu'])['nyu']
-    # The network runs at 64×96 (not the images' 96×128), so the depth map
-    # is resized back: bicubic or bilinear as test_cfg says.
+                             layouts=[layout])[layout]
+    # The network runs at 64×96 (not the images' 96×128), so the output is
+    # resized back as test_cfg.resize_mode says.
     resize = dict(type='DPTResize', size=(64, 96), keep_aspect_ratio=False)
     cfg_path = tmp_path / 'toy.py'
     cfg_path.write_text(
-        f"_base_ = '{ROOT}/configs/toy/dpt_toy_depth.py'\n"
+        f"_base_ = '{ROOT}/configs/toy/{config}'\n"
         f"data_root = '{root}'\n"
-        "model = dict(test_cfg=dict(resize_mode='" + resize_mode + "'))\n"
+        f"model = dict(test_cfg=dict(resize_mode='{resize_mode}'))\n"
         f"resize = {resize!r}\n"
         "test_pipeline = [dict(type='LoadImageChecked'), resize,\n"
-        "    dict(type='LoadDepthMap', depth_scale=1000),\n"
-        "    dict(type='PackSegInputs')]\n"
+        f"    {label_loader}, dict(type='PackSegInputs')]\n"
         "test_dataloader = dict(dataset=dict(data_root=data_root,\n"
         "    pipeline=test_pipeline))\n"
-        "test_evaluator = dict(_delete_=True, type='CaptureDepthForTest')\n"
+        "test_evaluator = dict(_delete_=True, type='CaptureOutputForTest')\n"
         "inference_pipeline = [dict(type='LoadImageFromNDArray'), resize,\n"
         "    dict(type='PackSegInputs')]\n")
     init_default_scope('mmseg')
@@ -182,22 +193,28 @@ def test_test_infer_and_api_give_one_depth_map(infer_tool, tmp_path,
     _load_test_tool().main()
     assert len(captured) == 2
 
-    image = sorted(osp.join(root, 'images', 'test', n) for n in captured)[0]
+    folder = 'test' if task == 'depth' else 'validation'
+    image = sorted(osp.join(root, 'images', folder, n) for n in captured)[0]
     out_dir = tmp_path / 'infer'
     assert infer_tool.main([str(cfg_path), ckpt, image, '--out-dir',
                             str(out_dir), '--no-png16']) == 0
     stem = osp.splitext(osp.basename(image))[0]
-    from_infer = torch.from_numpy(np.load(out_dir / f'{stem}_depth.npy'))
-    from_api = inference_model(init_model(str(cfg_path), ckpt),
-                               image).pred_depth_map.data[0]
+    sample = inference_model(init_model(str(cfg_path), ckpt), image)
     from_test = captured[osp.basename(image)]
-    assert from_test.shape == (96, 128)
+    from_api = getattr(sample, key).data
+    assert from_test.shape[-2:] == (96, 128)
     scale = from_api.abs().max()
     assert (from_test - from_api).abs().max() <= 1e-5 * scale
-    assert (from_infer - from_api).abs().max() <= 1e-5 * scale
+    if task == 'depth':
+        from_infer = torch.from_numpy(np.load(out_dir / f'{stem}_depth.npy'))
+        assert (from_infer - from_api[0]).abs().max() <= 1e-5 * scale
+    else:
+        labels = cv2.imread(str(out_dir / f'{stem}_seg_labels.png'),
+                            cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(labels, sample.pred_sem_seg.data[0].numpy())
     # The mode matters: the other one gives another map.
     other = 'bilinear' if resize_mode == 'bicubic' else 'bicubic'
     model = init_model(str(cfg_path), ckpt,
                        cfg_options={'model.test_cfg.resize_mode': other})
-    assert (inference_model(model, image).pred_depth_map.data[0] -
+    assert (getattr(inference_model(model, image), key).data -
             from_api).abs().max() > 1e-3 * scale
