@@ -13,7 +13,8 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import dpt_mm  # noqa: E402,F401
-from dpt_mm.apis.inference import adopt_checkpoint_numerics  # noqa: E402
+from dpt_mm.apis.inference import (  # noqa: E402
+    adopt_checkpoint_numerics, use_dpt_segmentor)
 from dpt_mm.utils import (check_data_paths,  # noqa: E402
                           check_model_config, explain_registry_errors,
                           load_config, setup_cli_config)
@@ -87,6 +88,7 @@ def main() -> None:
     # Weights converted for other numerics (the hybrid's weight
     # standardisation, meta['numerics']) are run with theirs, with a warning.
     adopt_checkpoint_numerics(cfg, args.checkpoint)
+    use_dpt_segmentor(cfg)  # the test path of inference_model / infer.py
     check_model_config(cfg.get('model'))  # fail before any work dir or log
     check_data_paths(cfg, 'test')
     setup_cli_config(cfg, args.config, args.work_dir, args.launcher)

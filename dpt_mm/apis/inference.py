@@ -54,10 +54,11 @@ from ..visualization.render import default_palette
 
 __all__ = [
     'CheckpointMismatchError', 'ImageInput', 'INPUT_FORMATS',
-    'LARGE_INPUT_TOKENS', 'adopt_checkpoint_numerics', 'build_inference_pipeline', 'check_numerics',
-    'inference_model', 'inference_pipeline_config', 'init_model',
-    'is_depth_model', 'load_image', 'load_weights', 'predict_batch',
-    'preprocess_image'
+    'LARGE_INPUT_TOKENS', 'adopt_checkpoint_numerics',
+    'build_inference_pipeline', 'check_numerics', 'inference_model',
+    'inference_pipeline_config', 'init_model', 'is_depth_model',
+    'load_image', 'load_weights', 'predict_batch', 'preprocess_image',
+    'use_dpt_segmentor'
 ]
 
 ImageInput = Union[str, os.PathLike, np.ndarray]
@@ -207,6 +208,23 @@ def _adopt_numerics(cfg: Config, meta: Optional[dict], context: str) -> None:
         cfg.model[part][name] = wanted[key]
 
 
+def use_dpt_segmentor(cfg: Config) -> None:
+    """Build mmseg's ``DepthEstimator``/``EncoderDecoder`` as DPT's.
+
+    ``DPTDepthEstimator`` and ``DPTEncoderDecoder`` are the same models
+    (same keys) with DPT's test path: padding to 32, the post-processing
+    ``test_cfg`` sets (bicubic depth), bounded-memory segmentation.
+    :func:`init_model` and ``tools/test.py`` both call this, so they give
+    the same maps for any config.
+
+    Args:
+        cfg (Config): The config, changed in place.
+    """
+    kind = cfg.model.get('type')
+    if isinstance(kind, str) and kind in _DPT_SEGMENTORS:
+        cfg.model.type = _DPT_SEGMENTORS[kind]
+
+
 def adopt_checkpoint_numerics(cfg: Config, checkpoint: str) -> None:
     """Set in ``cfg.model`` the numerics a checkpoint file records.
 
@@ -319,10 +337,7 @@ def init_model(config: Union[str, Path, Config],
     if checkpoint is not None:
         loaded = load_checkpoint_file(checkpoint, map_location='cpu',
                                       trust=trust_checkpoint)
-    # The DPT segmentors are mmseg's with DPT's test path (padding to 32,
-    # bicubic depth / bounded-memory segmentation post-processing).
-    cfg.model.type = _DPT_SEGMENTORS.get(cfg.model.get('type'),
-                                         cfg.model.get('type'))
+    use_dpt_segmentor(cfg)
     if loaded is not None:
         _adopt_numerics(cfg, loaded.get('meta'), context)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
