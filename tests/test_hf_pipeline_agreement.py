@@ -258,8 +258,8 @@ def test_pil_resize_gives_the_processor_input(kwargs):
 
 
 def _hf_state(folder: str, task: str) -> dict:
-    cls = transformers.DPTForDepthEstimation if task == 'depth' else \
-        transformers.DPTForSemanticSegmentation
+    cls = transformers.AutoModelForDepthEstimation if task == 'depth' \
+        else transformers.DPTForSemanticSegmentation
     model, info = cls.from_pretrained(folder, output_loading_info=True)
     assert not info['missing_keys'] and not info['unexpected_keys'], info
     return model.state_dict()
@@ -361,7 +361,8 @@ def test_mm2hf_refuses_what_transformers_lacks(tmp_path, capsys):
             ('neck', dict(readout_type='project', align_corners=False),
              'neck.align_corners'),
             ('test_cfg', dict(resize_mode='bilinear'),
-             'test_cfg.resize_mode')):
+             'test_cfg.resize_mode'),
+            ('neck', dict(readout_type='add'), 'neck.readout_type')):
         cfg = json.loads(json.dumps(model_cfg))
         cfg[key].update(value)
         with pytest.raises(ValueError, match=named.replace('.', r'\.')):

@@ -331,6 +331,9 @@ def mm_config_to_hf_config(model_cfg: Mapping[str, Any],
     hybrid = _type_name(backbone) == 'DPTViTHybrid'
     cfg = family.config(backbone)
     neck = _neck_config(model_cfg['neck'], hybrid)
+    if hybrid and neck['readout_type'] != 'project':
+        raise _refuse('neck.readout_type', neck['readout_type'],
+                      "DPT-Hybrid supports readout_type='project' only")
     cfg.update(neck)
     fusion = neck['fusion_hidden_size']
     num_levels = len(neck['neck_hidden_sizes'])
