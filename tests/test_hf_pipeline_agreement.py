@@ -208,6 +208,9 @@ def test_init_model_takes_a_transformers_folder(hf_folders, tmp_path):
     assert model.backbone.patch_embed.backbone.stem.conv.ws_mode == 'var'
     with pytest.raises(ValueError, match='own weights'):
         init_model(folder, checkpoint=path)
+    from dpt_mm.apis import DPTInferencer
+    inferencer = DPTInferencer(folder)
+    assert _relative(_ours(inferencer.model, path, 'depth'), theirs) <= RTOL
 
 
 def test_processor_fields_become_the_pipeline():
