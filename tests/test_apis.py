@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
 
 from dpt_mm.apis import (DPTInferencer, inference_model, init_model,
                          resolve_config)
@@ -83,6 +84,7 @@ def write_tiny_model(folder: str, task: str = 'depth', seed: int = 0,
     cfg.update(extra_cfg or {})
     cfg_path = osp.join(folder, f'tiny_{task}.py')
     Config(cfg).dump(cfg_path)
+    init_default_scope('mmseg')  # whichever test runs first
     model = randomize(MODELS.build(Config(cfg).model), seed)
     meta = dict(dataset_meta=dict(
         classes=[f'c{i}' for i in range(NUM_CLASSES)],
