@@ -1,6 +1,7 @@
 """mmseg's ``EncoderDecoder`` with DPT's test-time handling."""
 from typing import List
 
+from mmengine.config import ConfigDict
 from torch import Tensor
 
 from mmseg.models.segmentors import EncoderDecoder
@@ -40,7 +41,10 @@ class DPTEncoderDecoder(EncoderDecoder):
         Returns:
             Tensor: B×C×H×W logits.
         """
-        mode = (self.test_cfg or {}).get('mode', 'whole')
+        if not isinstance(self.test_cfg, ConfigDict):
+            # mmseg's slide_inference reads it by attribute.
+            self.test_cfg = ConfigDict(self.test_cfg or {})
+        mode = self.test_cfg.get('mode', 'whole')
         if mode == 'slide':
             return self.slide_inference(inputs, batch_img_metas)
         if mode != 'whole':
