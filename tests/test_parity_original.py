@@ -241,14 +241,13 @@ def test_missing_batch_counter_is_filled() -> None:
     load_converted(MODELS.build(model_cfg), conversion.state_dict)
 
 
-@pytest.mark.parametrize('fmt', ['.pth', '.safetensors'])
-def test_dpt2mm_cli(tmp_path, fmt) -> None:
+def test_dpt2mm_cli(tmp_path) -> None:
     import os
     import subprocess
     import sys
     from dpt_mm.utils import load_checkpoint_file
     hf, original, model_cfg = make_case('hybrid_depth')
-    src, dst = tmp_path / 'dpt_tiny.pt', tmp_path / f'mm{fmt}'
+    src, dst = tmp_path / 'dpt_tiny.pt', tmp_path / 'mm.pth'
     torch.save(original, src)
     cfg_path = tmp_path / 'tiny_cfg.py'
     cfg_path.write_text(format_py_config([
@@ -277,6 +276,25 @@ def test_dpt2mm_cli(tmp_path, fmt) -> None:
     with torch.no_grad():
         out = model(x, mode='tensor')
     assert_close(out, hf_output(hf, x), 'dpt2mm CLI hybrid depth')
+
+
+def test_dpt2mm_writes_safetensors(tmp_path) -> None:
+    from dpt_mm.utils import load_checkpoint_file
+    hf, original, model_cfg = make_case('hybrid_depth')
+    src, dst = tmp_path / 'dpt_tiny.pt', tmp_path / 'mm.safetensors'
+    torch.save(original, src)
+    cfg_path = tmp_path / 'tiny_cfg.py'
+    cfg_path.write_text(format_py_config([('model', model_cfg)]))
+    assert _load_cli().main([str(src), str(dst), '--config',
+                             str(cfg_path)]) == 0
+    ckpt = load_checkpoint_file(str(dst))
+    assert ckpt['meta']['numerics']['backbone.ws_mode'] == 'std'
+    model = MODELS.build(Config.fromfile(str(cfg_path)).model).eval()
+    load_converted(model, ckpt)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        out = model(x, mode='tensor')
+    assert_close(out, hf_output(hf, x), 'dpt2mm safetensors hybrid depth')
 
 
 # --------------------------------------------------------------------------
