@@ -20,7 +20,7 @@ from dpt_mm.apis import (DPTInferencer, inference_model, init_model,
 from dpt_mm.apis import inference as inference_module
 from dpt_mm.converters import CheckpointMismatchError
 from dpt_mm.datasets.transforms import DPTResize, get_dpt_resize_shape
-from dpt_mm.models.segmentors import postprocess as postprocess_module
+from dpt_mm.models.layers import postprocess as postprocess_module
 from mmseg.registry import MODELS
 
 PREPROC = dict(type='SegDataPreProcessor', mean=[127.5] * 3, std=[127.5] * 3,

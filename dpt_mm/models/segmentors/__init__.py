@@ -1,9 +1,5 @@
 from .depth_seg_estimator import DepthSegEstimator
 from .dpt_depth_estimator import DPTDepthEstimator
 from .dpt_encoder_decoder import DPTEncoderDecoder
-from .postprocess import postprocess_depth, postprocess_seg
 
-__all__ = [
-    'DPTDepthEstimator', 'DPTEncoderDecoder', 'DepthSegEstimator',
-    'postprocess_depth', 'postprocess_seg'
-]
+__all__ = ['DPTDepthEstimator', 'DPTEncoderDecoder', 'DepthSegEstimator']

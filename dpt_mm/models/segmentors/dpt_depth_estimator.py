@@ -10,7 +10,8 @@ from mmseg.models.segmentors import DepthEstimator
 from mmseg.registry import MODELS
 from mmseg.utils import OptSampleList, SampleList
 from ...utils.config import check_model_config
-from .postprocess import RESIZE_MODES, pad_to_multiple, postprocess_depth
+from ..layers.postprocess import (RESIZE_MODES, pad_to_multiple,
+                                  postprocess_depth)
 
 __all__ = ['DPTDepthEstimator']
 

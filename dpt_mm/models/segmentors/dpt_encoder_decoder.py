@@ -7,7 +7,7 @@ from torch import Tensor
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.utils import OptSampleList, SampleList
-from .postprocess import pad_to_multiple, postprocess_seg
+from ..layers.postprocess import pad_to_multiple, postprocess_seg
 
 __all__ = ['DPTEncoderDecoder']
 
@@ -20,7 +20,7 @@ class DPTEncoderDecoder(EncoderDecoder):
 
     * whole-image inference pads the batch to multiples of 32 itself (the
       patch grid and the fusion need them) and crops the output back;
-    * post-processing (:func:`~.postprocess.postprocess_seg`) is set by
+    * post-processing (``postprocess_seg`` in ``models/layers``) is set by
       ``test_cfg``: ``resize_mode`` (``'bilinear'`` default, as
       Transformers' ``post_process_semantic_segmentation``; ``'bicubic'``)
       and ``max_logits_bytes`` (full-size ``seg_logits`` above it are not
@@ -63,7 +63,8 @@ class DPTEncoderDecoder(EncoderDecoder):
             data_samples (list[SegDataSample], optional): Image metas.
 
         Returns:
-            list[SegDataSample]: See :func:`~.postprocess.postprocess_seg`.
+            list[SegDataSample]: ``seg_logits`` and ``pred_sem_seg`` (see
+            ``postprocess_seg``).
         """
         test_cfg = self.test_cfg or {}
         return postprocess_seg(

@@ -1,4 +1,5 @@
-"""Test-time post-processing of the DPT segmentors (pure functions).
+"""Test-time post-processing of the DPT segmentors (pure functions, used by
+``DPTDepthEstimator`` and ``DPTEncoderDecoder``).
 
 Network output → prediction at each image's original size: crop the
 bottom/right padding (to ``img_shape``), undo a flip, resize to
