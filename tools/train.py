@@ -34,6 +34,11 @@ def parse_args() -> argparse.Namespace:
         help='resume from the latest checkpoint in the work dir, or from '
         'the given checkpoint')
     parser.add_argument(
+        '--partial-load',
+        action='store_true',
+        help='with load_from: load the weights that fit (e.g. all but a new '
+        'head) and list the rest, instead of refusing the checkpoint')
+    parser.add_argument(
         '--amp',
         action='store_true',
         default=False,
@@ -85,6 +90,8 @@ def main() -> None:
     setup_cli_config(cfg, args.config, args.work_dir, args.launcher)
     if args.amp:
         enable_amp(cfg)
+    if args.partial_load:
+        cfg.load_from_partial = True
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None

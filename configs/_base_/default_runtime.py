@@ -11,7 +11,13 @@ visualizer = dict(
     type='DPTLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(by_epoch=False)
 log_level = 'INFO'
+# DPTRunner loads load_from, --resume and test checkpoints strictly (a
+# checkpoint that does not fit is refused, naming the keys) and locks the
+# work dir against a second training run. load_from_partial=True loads only
+# what fits (fine-tuning with another head) and lists the rest.
+runner_type = 'DPTRunner'
 load_from = None
+load_from_partial = False
 resume = False
 tta_model = dict(type='SegTTAModel')
 val_cfg = dict(type='ValLoop')
