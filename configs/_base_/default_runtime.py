@@ -34,5 +34,11 @@ default_hooks = dict(
     visualization=dict(type='SegVisualizationHook'))
 # SampleTrackerHook records the current batch's files so that a non-finite
 # loss names them; RNGStateHook stores the random states in checkpoints so a
-# resumed run repeats the uninterrupted one (with deterministic=True).
-custom_hooks = [dict(type='SampleTrackerHook'), dict(type='RNGStateHook')]
+# resumed run repeats the uninterrupted one (with deterministic=True);
+# ValidPixelCheckHook warns on a batch whose ground truth has no valid pixel
+# (its loss is 0) and stops the run after an epoch (or 50 batches) of them.
+custom_hooks = [
+    dict(type='SampleTrackerHook'),
+    dict(type='RNGStateHook'),
+    dict(type='ValidPixelCheckHook', max_empty_iters=50)
+]

@@ -5,10 +5,12 @@ from .rng_state_hook import (RNG_STATES_KEY, RNGStateHook, get_rng_states,
                              set_rng_states)
 from .sample_tracker_hook import (CURRENT_SAMPLES_KEY, SampleTrackerHook,
                                   current_samples)
+from .valid_pixel_check_hook import ValidPixelCheckHook
 
 __all__ = [
     'ATOMIC_BACKEND', 'AtomicCheckpointHook', 'AtomicLocalBackend',
     'CURRENT_SAMPLES_KEY', 'RNG_STATES_KEY', 'RNGStateHook',
-    'SampleTrackerHook', 'atomic_write_bytes', 'current_samples',
-    'get_rng_states', 'remove_orphaned_temporaries', 'set_rng_states'
+    'SampleTrackerHook', 'ValidPixelCheckHook', 'atomic_write_bytes',
+    'current_samples', 'get_rng_states', 'remove_orphaned_temporaries',
+    'set_rng_states'
 ]
