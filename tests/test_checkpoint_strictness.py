@@ -150,6 +150,20 @@ def test_partial_load_is_opt_in_and_lists_what_was_not_loaded(
         assert torch.equal(state[key], before[key])
 
 
+def test_test_time_augmentation_wrapper_loads_strictly(trained, tmp_path):
+    # tools/test.py --tta wraps the model: keys gain a "module." prefix.
+    tta = MODELS.build(dict(type='SegTTAModel', module=ToyModel()))
+    runner = make_runner(tmp_path / 'run', model=tta)
+    runner.load_checkpoint(trained)
+    source = torch.load(trained, weights_only=False)['state_dict']
+    for key, value in tta.module.state_dict().items():
+        assert torch.equal(value, source[key]), key
+    path = edited(trained, tmp_path,
+                  lambda c: c['state_dict'].pop('head.bias'))
+    with pytest.raises(CheckpointMismatchError, match='head.bias'):
+        runner.load_checkpoint(path)
+
+
 def test_partial_load_of_nothing_is_refused(tmp_path):
     path = str(tmp_path / 'other.pth')
     torch.save(dict(state_dict=dict(conv=torch.zeros(3))), path)

@@ -30,7 +30,7 @@ import torch.nn as nn
 from mmengine.dist import broadcast_object_list, get_world_size, \
     is_main_process
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import RUNNERS
@@ -216,8 +216,10 @@ class DPTRunner(Runner):
         if self._resuming:
             self._check_resume_parts(checkpoint, filename)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
-        model = self.model.module if is_model_wrapper(self.model) \
-            else self.model
+        model = self.model
+        # DDP and test-time-augmentation wrappers hold the model as .module.
+        while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+            model = model.module
         state_dict = _revise(_state_dict_of(checkpoint, filename),
                              revise_keys)
         context = f'checkpoint {filename}'
