@@ -16,9 +16,10 @@ from torch.utils.data import Dataset
 
 import dpt_mm  # noqa: F401  (registers the loader and hooks)
 from dpt_mm.engine.hooks import atomic_checkpoint_hook
-from dpt_mm.utils import (TRUST_ENV_VAR, CorruptCheckpointError,
-                          UnsafeCheckpointError, load_checkpoint_file)
-from dpt_mm.utils.checkpoint import load_from_safe_http, load_from_safe_local
+from dpt_mm.utils import (TRUST_ENV_VAR, UnsafeCheckpointError,
+                          load_checkpoint_file)
+from dpt_mm.utils.checkpoint import (CorruptCheckpointError,
+                                     load_from_safe_http, load_from_safe_local)
 
 
 class ToyModel(BaseModel):

@@ -244,3 +244,29 @@ def test_test_tool_refuses_a_segmentation_checkpoint_on_a_depth_config(
     assert 'missing keys' in message and 'unexpected keys' in message
     assert 'decode_head.conv_seg.weight' in message  # the seg head's
     assert not osp.exists(metrics)
+
+
+def test_train_tool_partial_load_fine_tunes_a_depth_model_from_seg_weights(
+        tmp_path_factory, tmp_path, monkeypatch):
+    toy_root = make_toy_root(tmp_path_factory)
+    configs = {}
+    for name in ('dpt_toy_depth', 'dpt_toy_seg'):
+        cfg = Config.fromfile(osp.join(ROOT, 'configs', 'toy', f'{name}.py'))
+        configs[name] = shrink_config(cfg, toy_root, str(tmp_path / name))
+    seg_state = MODELS.build(configs['dpt_toy_seg'].model).state_dict()
+    checkpoint = str(tmp_path / 'seg.pth')
+    torch.save(dict(meta=dict(), state_dict=seg_state), checkpoint)
+    config = str(tmp_path / 'depth.py')
+    configs['dpt_toy_depth'].dump(config)
+    work_dir = tmp_path / 'work'
+    argv = ['train.py', config, '--work-dir', str(work_dir), '--cfg-options',
+            f'load_from={checkpoint}']
+    monkeypatch.setattr(sys, 'argv', argv)
+    with pytest.raises(CheckpointMismatchError, match='--partial-load'):
+        load_tool('train').main()
+    assert not osp.exists(work_dir / 'iter_2.pth')
+
+    monkeypatch.setattr(sys, 'argv', argv + ['--partial-load'])
+    load_tool('train').main()
+    trained = torch.load(str(work_dir / 'iter_2.pth'), weights_only=False)
+    assert trained['meta']['iter'] == 2

@@ -90,14 +90,14 @@ def main() -> None:
     setup_cli_config(cfg, args.config, args.work_dir, args.launcher)
     if args.amp:
         enable_amp(cfg)
-    if args.partial_load:
-        cfg.load_from_partial = True
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    if args.partial_load:
+        cfg.load_from_partial = True
 
     with explain_registry_errors():
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \

@@ -31,10 +31,12 @@ class CheckpointMismatchError(RuntimeError):
         unexpected (Sequence[str]): State-dict keys the model does not have.
         mismatched (Sequence[str]): ``key: checkpoint shape vs model shape``.
         context (str): What was being loaded, for the message.
+        hint (str): What the user can do, put last. Defaults to ''.
     """
 
     def __init__(self, missing: Sequence[str], unexpected: Sequence[str],
-                 mismatched: Sequence[str] = (), context: str = '') -> None:
+                 mismatched: Sequence[str] = (), context: str = '',
+                 hint: str = '') -> None:
         self.missing = list(missing)
         self.unexpected = list(unexpected)
         self.mismatched = list(mismatched)
@@ -46,6 +48,8 @@ class CheckpointMismatchError(RuntimeError):
             if keys:
                 lines.append(f'  {len(keys)} {title}:')
                 lines.extend(f'    {k}' for k in keys)
+        if hint:
+            lines.append(hint)
         super().__init__('\n'.join(lines))
 
 

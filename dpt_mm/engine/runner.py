@@ -229,12 +229,14 @@ class DPTRunner(Runner):
             missing, unexpected, mismatched = compare_state_dict(
                 model, state_dict)
             if missing or unexpected or mismatched:
-                hint = '' if self._resuming else (
-                    ' (to fine-tune with another head, set '
-                    'load_from_partial=True or pass --partial-load to '
-                    'tools/train.py: what fits is loaded, the rest listed)')
+                hint = ('A resumed run must be the one that wrote the '
+                        'checkpoint.' if self._resuming else
+                        'To fine-tune with another head, set '
+                        'load_from_partial=True or pass --partial-load to '
+                        'tools/train.py: what fits is loaded, the rest is '
+                        'listed.')
                 raise CheckpointMismatchError(missing, unexpected, mismatched,
-                                              context + hint)
+                                              context, hint)
             model.load_state_dict(state_dict, strict=True)
         self._has_loaded = True
         self.logger.info(f'Load checkpoint from {filename}')

@@ -1,6 +1,6 @@
-from .checkpoint import (TRUST_ENV_VAR, CorruptCheckpointError,
-                         UnsafeCheckpointError, allowed_checkpoint_globals,
-                         load_checkpoint_file, register_safe_checkpoint_loader)
+from .checkpoint import (TRUST_ENV_VAR, UnsafeCheckpointError,
+                         allowed_checkpoint_globals, load_checkpoint_file,
+                         register_safe_checkpoint_loader)
 from .config import (ConfigError, check_arg_types, check_data_paths,
                      check_model_config, close_registry_names,
                      explain_registry_errors, load_config, setup_cli_config)
@@ -13,8 +13,7 @@ from .mmcv_compat import (MissingCompiledOpError, apply_mmcv_compat,
 register_safe_checkpoint_loader()
 
 __all__ = [
-    'TRUST_ENV_VAR', 'CorruptCheckpointError', 'UnsafeCheckpointError',
-    'allowed_checkpoint_globals',
+    'TRUST_ENV_VAR', 'UnsafeCheckpointError', 'allowed_checkpoint_globals',
     'load_checkpoint_file', 'register_safe_checkpoint_loader',
     'MissingCompiledOpError', 'apply_mmcv_compat', 'close_registry_names',
     'explain_registry_errors', 'has_compiled_ops', 'load_config',

@@ -106,7 +106,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point."""
     from dpt_mm.converters import (ORIGINAL_VARIANTS,
                                    CheckpointMismatchError, guess_variant)
-    from dpt_mm.utils import CorruptCheckpointError, UnsafeCheckpointError
+    from dpt_mm.utils.checkpoint import (CorruptCheckpointError,
+                                        UnsafeCheckpointError)
     parser = argparse.ArgumentParser(
         description='Convert an original isl-org/DPT release file into a '
         'dpt_mm (mmengine) checkpoint.')
