@@ -406,3 +406,14 @@ def test_hybrid_numerics_cannot_be_mixed_silently(hf_folders, tmp_path):
     cfg.model.backbone.update(ws_mode='std', ws_eps=1e-5)
     with pytest.raises(ValueError, match='numerics'):
         load_weights(MODELS.build(cfg.model), str(dst))
+
+
+def test_bare_dpt_model_folder(tmp_path):
+    """A DPTModel (encoder only, keys without 'dpt.') converts for
+    fine-tuning; init_model refuses it as a predictor."""
+    transformers.DPTModel(vit_config()).save_pretrained(tmp_path)
+    dst = tmp_path / 'encoder.pth'
+    assert load_script('hf2mm.py').main([str(tmp_path), str(dst)]) == 0
+    assert load_checkpoint_file(str(dst))['meta']['task'] == 'backbone'
+    with pytest.raises(ValueError, match='bare DPTModel'):
+        init_model(str(tmp_path))

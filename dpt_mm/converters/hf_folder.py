@@ -120,8 +120,10 @@ def convert_hf_folder(src: str, task: Optional[str] = None
         dropped_keys=sorted(conversion.dropped))
     if model_cfg['backbone']['type'] == 'DPTViTHybrid':
         meta['numerics'] = dict(HF_NUMERICS)
-    unused = {k: hf_state[k] for k in conversion.dropped
-              if not k.startswith('dpt.pooler.')}
+    # A bare DPTModel (keys without 'dpt.') is never exported back.
+    unused = {} if task == 'backbone' else {
+        k: hf_state[k] for k in conversion.dropped
+        if not k.startswith('dpt.pooler.')}
     checkpoint = dict(state_dict=conversion.state_dict, meta=meta,
                       hf_unused=unused)
     return dict(model=model_cfg,
