@@ -9,15 +9,13 @@ SRC is a release file such as ``dpt_hybrid_nyu-2ce69ec7.pt``. The variant
 from the file name unless ``--variant`` is given; it selects the matching
 config under ``configs/``. ``--config`` uses another config instead. The
 converted weights are loaded strictly into the model built from that config
-before DST is written as ``{'state_dict': ..., 'meta': {...}}``.
+before DST is written as ``{'state_dict': ..., 'meta': {...}}`` (a
+safetensors file when DST ends in ``.safetensors``).
 """
 import argparse
-import os
 import os.path as osp
 import sys
 from typing import Any, Dict, List, Optional
-
-import torch
 
 __all__ = ['convert', 'main']
 
