@@ -1,4 +1,5 @@
 from .depth_seg_estimator import DepthSegEstimator
+from .depth_tta_model import DepthTTAModel
 from .dpt_depth_estimator import DPTDepthEstimator
 
-__all__ = ['DPTDepthEstimator', 'DepthSegEstimator']
+__all__ = ['DPTDepthEstimator', 'DepthSegEstimator', 'DepthTTAModel']

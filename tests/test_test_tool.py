@@ -1,0 +1,119 @@
+"""tools/test.py: --tta with every config family, --show-dir pictures."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+
+from dpt_mm.utils.config import repo_config_files
+from mmseg.registry import DATASETS, MODELS
+from mmseg.structures import SegDataSample
+from toy_utils import make_toy_root, shrink_config
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TEST = osp.join(ROOT, 'tools', 'test.py')
+DEPTH_MODELS = ('DPTDepthEstimator', 'DepthEstimator')
+
+
+@pytest.fixture(scope='module')
+def toy_root(tmp_path_factory):
+    return make_toy_root(tmp_path_factory)
+
+
+def toy_config(name: str, toy_root: str, tmp_path) -> Config:
+    """A shrunk toy config whose TTA sizes are shrunk the same way."""
+    cfg = shrink_config(
+        Config.fromfile(osp.join(ROOT, 'configs', 'toy', name)), toy_root,
+        str(tmp_path / 'work'))
+    return cfg
+
+
+def write_config_and_checkpoint(cfg: Config, tmp_path) -> tuple:
+    """Dump ``cfg`` and a checkpoint of its randomly initialised model."""
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    ckpt = str(tmp_path / 'model.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
+    config = str(tmp_path / 'config.py')
+    cfg.dump(config)
+    return config, ckpt
+
+
+def run_test_tool(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+    return subprocess.run([sys.executable, TEST, *args], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=300, cwd=ROOT)
+
+
+@pytest.mark.parametrize('path', [
+    p for p in repo_config_files()
+    if 'test_dataloader' in Config.fromfile(p)
+], ids=lambda p: osp.relpath(p, ROOT))
+def test_every_config_has_a_tta_pipeline_and_model(path):
+    cfg = Config.fromfile(path)
+    assert cfg.tta_pipeline[-1]['type'] == 'TestTimeAug'
+    augs = cfg.tta_pipeline[-1]['transforms']
+    flips = [t['prob'] for t in augs[1 if cfg.tta_model.type ==
+                                     'SegTTAModel' else -3]]
+    assert flips == [0., 1.]  # the image and its horizontal flip
+    expected = ('DepthTTAModel' if cfg.model.type in DEPTH_MODELS else
+                'SegTTAModel')
+    assert cfg.tta_model.type == expected
+    if expected == 'SegTTAModel':  # the paper's multi-scale inference
+        assert len(augs[0]) == 6
+
+
+@pytest.mark.parametrize('name,metric', [('dpt_toy_seg.py', 'mIoU'),
+                                         ('dpt_toy_depth.py', 'd1')])
+def test_tta_cli(name, metric, toy_root, tmp_path):
+    cfg = toy_config(name, toy_root, tmp_path)
+    config, ckpt = write_config_and_checkpoint(cfg, tmp_path)
+    metrics = tmp_path / 'metrics.json'
+    result = run_test_tool(config, ckpt, '--tta', '--work-dir',
+                           str(tmp_path / 'work'), '--metrics-json',
+                           str(metrics))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert cfg.tta_model.type in result.stdout  # the dumped config
+    assert metric in json.loads(metrics.read_text())
+
+
+def test_depth_tta_averages_the_flipped_back_views(toy_root, tmp_path):
+    init_default_scope('mmseg')
+    cfg = toy_config('dpt_toy_depth.py', toy_root, tmp_path)
+    dataset_cfg = cfg.test_dataloader.dataset
+    dataset_cfg.pipeline = cfg.tta_pipeline
+    sample = DATASETS.build(dataset_cfg)[0]
+    torch.manual_seed(0)
+    tta = MODELS.build(dict(cfg.tta_model, module=cfg.model)).eval()
+    with torch.no_grad():
+        merged = tta.test_step(pseudo_collate([sample]))[0]
+        plain, flipped = (
+            tta.module.test_step(pseudo_collate([dict(
+                inputs=sample['inputs'][i],
+                data_samples=sample['data_samples'][i])]))[0]
+            for i in (0, 1))
+    assert flipped.flip  # the second view is the mirrored image
+    # Its prediction is mirrored back: the model's raw output on the
+    # mirrored image, flipped.
+    view = tta.module.data_preprocessor(pseudo_collate([dict(
+        inputs=sample['inputs'][1],
+        data_samples=sample['data_samples'][1])]), False)
+    meta = dict(view['data_samples'][0].metainfo, flip=False)
+    with torch.no_grad():
+        mirrored = tta.module.predict(
+            view['inputs'], [SegDataSample(metainfo=meta)])[0]
+    plain, flipped = plain.pred_depth_map.data, flipped.pred_depth_map.data
+    torch.testing.assert_close(flipped,
+                               mirrored.pred_depth_map.data.flip(-1))
+    assert not torch.allclose(plain, flipped)
+    torch.testing.assert_close(merged.pred_depth_map.data,
+                               (plain + flipped) / 2)
+    assert 'gt_depth_map' in merged
