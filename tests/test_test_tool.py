@@ -5,6 +5,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import cv2
 import pytest
 import torch
 from mmengine.config import Config
@@ -117,3 +118,28 @@ def test_depth_tta_averages_the_flipped_back_views(toy_root, tmp_path):
     torch.testing.assert_close(merged.pred_depth_map.data,
                                (plain + flipped) / 2)
     assert 'gt_depth_map' in merged
+
+
+@pytest.mark.parametrize('name,panels', [('dpt_toy_seg.py', 2),
+                                         ('dpt_toy_depth.py', 3)])
+def test_show_dir_draws_every_test_image_there(name, panels, toy_root,
+                                                tmp_path):
+    cfg = toy_config(name, toy_root, tmp_path)
+    config, ckpt = write_config_and_checkpoint(cfg, tmp_path)
+    show_dir = tmp_path / 'vis'
+    result = run_test_tool(config, ckpt, '--show-dir', str(show_dir),
+                           '--work-dir', str(tmp_path / 'work'))
+    assert result.returncode == 0, result.stdout[-3000:]
+    dataset = cfg.test_dataloader.dataset
+    images = sorted(os.listdir(osp.join(dataset.data_root,
+                                        dataset.data_prefix.img_path)))
+    assert 0 < len(images) < 50  # fewer than mmseg's hook interval
+    drawn = sorted(os.listdir(show_dir))
+    assert drawn == sorted(osp.splitext(i)[0] + '.png' for i in images)
+    for image, picture in zip(sorted(images), drawn):
+        img = cv2.imread(osp.join(dataset.data_root,
+                                  dataset.data_prefix.img_path, image))
+        pic = cv2.imread(str(show_dir / picture))
+        # Segmentation: ground truth | prediction overlays; depth: image |
+        # ground truth | prediction.
+        assert pic.shape == (img.shape[0], panels * img.shape[1], 3)
