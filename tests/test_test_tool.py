@@ -12,6 +12,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
+from dpt_mm.utils import check_data_paths
 from dpt_mm.utils.config import repo_config_files
 from mmseg.registry import DATASETS, MODELS
 from mmseg.structures import SegDataSample
@@ -143,3 +144,27 @@ def test_show_dir_draws_every_test_image_there(name, panels, toy_root,
         # Segmentation: ground truth | prediction overlays; depth: image |
         # ground truth | prediction.
         assert pic.shape == (img.shape[0], panels * img.shape[1], 3)
+
+
+def test_empty_image_folder_says_no_samples_found(toy_root, tmp_path):
+    cfg = toy_config('dpt_toy_seg.py', toy_root, tmp_path)
+    root = tmp_path / 'ade'
+    for folder in ('images/validation', 'annotations/validation'):
+        (root / folder).mkdir(parents=True)
+    cfg.test_dataloader.dataset.data_root = str(root)
+    config, ckpt = write_config_and_checkpoint(cfg, tmp_path)
+    result = run_test_tool(config, ckpt, '--work-dir', str(tmp_path / 'w'))
+    assert result.returncode != 0
+    folder = osp.join(str(root), 'images/validation')
+    assert (f'test_dataloader.dataset: ADE20KDataset: no samples found in '
+            f'{folder} (no *.jpg file)') in result.stdout, result.stdout
+    assert 'need at least one array' not in result.stdout
+    # A folder of other files is as empty; so is a blank split file.
+    (root / folder / 'notes.txt').write_text('not an image')
+    with pytest.raises(ValueError, match='no samples found in .*no \\*.jpg'):
+        check_data_paths(Config.fromfile(config), 'test')
+    split = tmp_path / 'val.txt'
+    split.write_text('\n')
+    cfg.test_dataloader.dataset.ann_file = str(split)
+    with pytest.raises(ValueError, match=f'no samples found in {split}'):
+        check_data_paths(cfg, 'test')
