@@ -87,7 +87,15 @@ class DepthSegEstimator(EncoderDecoder):
         depth = self.depth_head.predict(x, metas, self.test_cfg)
         data_samples = self.postprocess_result(seg_logits, data_samples)
         # DepthEstimator's post-processing only reads self.align_corners.
-        return DepthEstimator.postprocess_result(self, depth, data_samples)
+        data_samples = DepthEstimator.postprocess_result(self, depth,
+                                                         data_samples)
+        # What the depth is, for pictures and writers (near = bright).
+        mode = getattr(self.depth_head, 'output_mode', 'inverse_depth')
+        for sample in data_samples:
+            sample.pred_depth_map.set_metainfo(dict(
+                depth_type='inverse_depth' if mode == 'inverse_depth'
+                else 'depth'))
+        return data_samples
 
     def _forward(self, inputs: Tensor,
                  data_samples: OptSampleList = None) -> tuple:
