@@ -150,7 +150,8 @@ def test_depth_tta_averages_the_flipped_back_views(toy_root, tmp_path):
 
 
 @pytest.mark.parametrize('name,panels', [('dpt_toy_seg.py', 2),
-                                         ('dpt_toy_depth.py', 3)])
+                                         ('dpt_toy_depth.py', 3),
+                                         ('dpt_toy_depth_seg.py', 5)])
 def test_show_dir_draws_every_test_image_there(name, panels, toy_root,
                                                 tmp_path, test_tool,
                                                 monkeypatch):
@@ -170,7 +171,8 @@ def test_show_dir_draws_every_test_image_there(name, panels, toy_root,
                                   dataset.data_prefix.img_path, image))
         pic = cv2.imread(str(show_dir / picture))
         # Segmentation: ground truth | prediction overlays; depth: image |
-        # ground truth | prediction.
+        # ground truth | prediction; joint: the depth panels, then the
+        # segmentation ones.
         assert pic.shape == (img.shape[0], panels * img.shape[1], 3)
 
 

@@ -38,7 +38,8 @@ def parse_args() -> argparse.Namespace:
         '--show-dir',
         help='directory where a picture of every test image is written, '
         'named after the image (segmentation: ground truth | prediction '
-        'overlays; depth: image | ground truth | prediction)')
+        'overlays; depth: image | ground truth | prediction; joint depth + '
+        'segmentation: both)')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
