@@ -147,6 +147,8 @@ def test_depth_tta_averages_the_flipped_back_views(toy_root, tmp_path):
     torch.testing.assert_close(merged.pred_depth_map.data,
                                (plain + flipped) / 2)
     assert 'gt_depth_map' in merged
+    # The toy model is metric: pictures colour it as depth, not disparity.
+    assert merged.pred_depth_map.metainfo['depth_type'] == 'depth'
 
 
 @pytest.mark.parametrize('name,panels', [('dpt_toy_seg.py', 2),

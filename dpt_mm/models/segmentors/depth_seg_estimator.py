@@ -9,6 +9,7 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList, add_prefix)
 from ...utils.config import check_model_config
+from .dpt_depth_estimator import mark_depth_type
 
 __all__ = ['DepthSegEstimator']
 
@@ -89,13 +90,7 @@ class DepthSegEstimator(EncoderDecoder):
         # DepthEstimator's post-processing only reads self.align_corners.
         data_samples = DepthEstimator.postprocess_result(self, depth,
                                                          data_samples)
-        # What the depth is, for pictures and writers (near = bright).
-        mode = getattr(self.depth_head, 'output_mode', 'inverse_depth')
-        for sample in data_samples:
-            sample.pred_depth_map.set_metainfo(dict(
-                depth_type='inverse_depth' if mode == 'inverse_depth'
-                else 'depth'))
-        return data_samples
+        return mark_depth_type(data_samples, self.depth_head)
 
     def _forward(self, inputs: Tensor,
                  data_samples: OptSampleList = None) -> tuple:

@@ -1,8 +1,8 @@
 """Test-time augmentation for joint depth + segmentation models."""
 from typing import List
 
-from mmengine.structures import PixelData
 import torch
+from mmengine.structures import PixelData
 
 from mmseg.registry import MODELS
 from mmseg.utils import SampleList

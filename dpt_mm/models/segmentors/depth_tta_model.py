@@ -55,6 +55,7 @@ class DepthTTAModel(BaseTTAModel):
             depth = torch.stack(
                 [view.pred_depth_map.data for view in views]).mean(dim=0)
             sample = views[0]
-            sample.pred_depth_map = PixelData(data=depth)
+            sample.pred_depth_map = PixelData(
+                data=depth, metainfo=sample.pred_depth_map.metainfo)
             merged.append(sample)
         return merged
