@@ -89,3 +89,57 @@ def test_infer_writes_depth_and_segmentation_pictures(infer_tool, tmp_path,
     # image | depth | segmentation
     picture = cv2.imread(str(out_dir / 'room_side_by_side.png'))
     assert picture.shape == (48, 3 * 64, 3)
+
+
+def test_dataset_gives_labels_and_depth_of_the_same_scene(tmp_path_factory):
+    import os
+
+    import pytest
+    from mmengine.registry import init_default_scope
+
+    from dpt_mm.datasets.toy_scenes import MAX_DEPTH, MIN_DEPTH, OTHER
+    from mmseg.registry import DATASETS
+    from toy_utils import make_toy_root
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(CONFIG)
+    dataset_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    dataset_cfg.data_root = osp.join(make_toy_root(tmp_path_factory),
+                                     'depth_seg')
+    dataset_cfg.pipeline = [
+        dict(type='LoadImageChecked'),
+        dict(type='LoadAnnotationsChecked'),
+        dict(type='LoadDepthMap'),
+        dict(type='RandomFlip', prob=1.0),
+        dict(type='PackSegInputs'),
+    ]
+    dataset = DATASETS.build(dataset_cfg)
+    assert len(dataset) == 8
+    sample = dataset[0]['data_samples']
+    labels = sample.gt_sem_seg.data[0]
+    depth = sample.gt_depth_map.data[0]
+    assert labels.shape == depth.shape == (64, 96)
+    assert set(labels.unique().tolist()) <= set(range(6)) | {OTHER}
+    valid = depth > 0  # 0: Kinect-like holes
+    assert valid.float().mean() > 0.8
+    assert MIN_DEPTH - 1e-3 <= depth[valid].min() <= depth[valid].max() \
+        <= MAX_DEPTH + 1e-3  # metres
+    # The flip moved labels and depth together.
+    dataset_cfg.pipeline[3]['prob'] = 0.0
+    unflipped = DATASETS.build(dataset_cfg)[0]['data_samples']
+    assert torch.equal(labels, unflipped.gt_sem_seg.data[0].flip(-1))
+    assert torch.equal(depth, unflipped.gt_depth_map.data[0].flip(-1))
+    assert not torch.equal(labels, unflipped.gt_sem_seg.data[0])
+    # A missing depth map is named; classes are required.
+    first = dataset[0]['data_samples'].img_path
+    stem = osp.splitext(osp.basename(first))[0]
+    depth_file = osp.join(dataset_cfg.data_root, 'depth', 'train',
+                          f'{stem}.png')
+    os.rename(depth_file, depth_file + '.bak')
+    try:
+        with pytest.raises(ValueError, match=f'1 label or depth maps '
+                           f'missing:\n  {depth_file}'):
+            DATASETS.build(dataset_cfg)
+    finally:
+        os.rename(depth_file + '.bak', depth_file)
+    with pytest.raises(ValueError, match='metainfo=dict\\(classes'):
+        DATASETS.build(dict(dataset_cfg, metainfo=None))
