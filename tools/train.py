@@ -39,7 +39,8 @@ def parse_args() -> argparse.Namespace:
         '--amp',
         action='store_true',
         default=False,
-        help='enable automatic-mixed-precision training')
+        help='enable automatic-mixed-precision training (float16 with a '
+        'loss scale on a GPU, bfloat16 autocast on a CPU)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
