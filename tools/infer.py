@@ -271,8 +271,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 InferenceFailure(video, f'{type(error).__name__}: {error}'))
     print(f'{written} input(s) written to {args.out_dir}')
     if skipped:
-        print(f'{len(skipped)} folder entr{"y" if len(skipped) == 1 else "ies"}'
-              ' named like images skipped:', file=sys.stderr)
+        entries = 'entry' if len(skipped) == 1 else 'entries'
+        print(f'{len(skipped)} folder {entries} named like images skipped:',
+              file=sys.stderr)
         for entry in skipped:
             print(f'  {entry}', file=sys.stderr)
     if failures:
