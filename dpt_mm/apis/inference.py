@@ -328,10 +328,12 @@ def init_model(config: Union[str, Path, Config],
                         f'{type(config)}')
     # FileNotFoundError naming the path (and close config names) if missing.
     cfg = load_config(config, cfg_options)
-    cfg.model.pretrained = None
-    cfg.model.train_cfg = None
     # Weights come from `checkpoint`; don't fetch pretrained backbones.
-    for part in ('backbone', 'neck', 'decode_head', 'auxiliary_head'):
+    # (pop: DepthSegEstimator takes no `pretrained` argument at all.)
+    cfg.model.pop('pretrained', None)
+    cfg.model.train_cfg = None
+    for part in ('backbone', 'neck', 'decode_head', 'auxiliary_head',
+                 'depth_head'):
         if isinstance(cfg.model.get(part), dict):
             cfg.model[part].pop('init_cfg', None)
     if checkpoint is not None:

@@ -3,6 +3,7 @@ post-processing (bicubic resize to the original size, as the published
 models and Transformers)."""
 from typing import List
 
+import torch.nn as nn
 from mmengine.config import ConfigDict
 from torch import Tensor
 
@@ -13,9 +14,31 @@ from ...utils.config import check_model_config
 from ..layers.postprocess import (RESIZE_MODES, pad_to_multiple,
                                   postprocess_depth)
 
-__all__ = ['DPTDepthEstimator']
+__all__ = ['DPTDepthEstimator', 'mark_depth_type']
 
 TEST_MODES = ('whole', 'slide', 'slide_flip')
+
+
+def mark_depth_type(data_samples: SampleList,
+                    head: nn.Module) -> SampleList:
+    """Note in each ``pred_depth_map`` what its values are.
+
+    Pictures (near = bright) and writers read ``depth_type`` from the
+    prediction's metainfo: ``'inverse_depth'`` for relative models,
+    ``'depth'`` for metric ones.
+
+    Args:
+        data_samples (list[SegDataSample]): Predictions.
+        head (nn.Module): The depth head (``DPTDepthHead.depth_type``;
+            other heads count as relative).
+
+    Returns:
+        list[SegDataSample]: The same samples.
+    """
+    depth_type = getattr(head, 'depth_type', 'inverse_depth')
+    for sample in data_samples:
+        sample.pred_depth_map.set_metainfo(dict(depth_type=depth_type))
+    return data_samples
 
 
 @MODELS.register_module()
@@ -82,11 +105,11 @@ class DPTDepthEstimator(DepthEstimator):
             data_samples (list[SegDataSample], optional): Image metas.
 
         Returns:
-            list[SegDataSample]: See :func:`postprocess_depth`.
+            list[SegDataSample]: See :func:`postprocess_depth`; the map's
+            metainfo says ``depth_type``.
         """
         head = self.decode_head
-        mode = getattr(head, 'output_mode', 'inverse_depth')
         return postprocess_depth(
             depth, data_samples, self.test_cfg.get('resize_mode', 'bicubic'),
             getattr(head, 'min_depth', None), getattr(head, 'max_depth', None),
-            'inverse_depth' if mode == 'inverse_depth' else 'depth')
+            getattr(head, 'depth_type', 'inverse_depth'))
