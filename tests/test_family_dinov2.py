@@ -25,6 +25,7 @@ from test_parity_hf import (HF2MM, _build_from_written,  # noqa: E402
                             assert_close, load_script,
                             randomize)
 
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SIZES = [(56, 56), (70, 70), (56, 84), (42, 70)]
 
 
@@ -143,3 +144,205 @@ def test_hf2mm_cli(case, tmp_path):
         [str(src), str(dst), '--config-out', str(cfg_out)]) == 0
     model = _build_from_written(str(cfg_out), str(dst))
     compare(hf, model, (56, 70), f'hf2mm CLI {case}')
+
+
+# --------------------------------------------------------------------------
+# original release layout (DepthAnything/Depth-Anything-V2, V1 the same)
+
+TINY = dict(
+    backbone=dict(embed_dims=32, num_layers=4, num_heads=4, mlp_ratio=2.0,
+                  img_size=56, out_indices=(0, 1, 2, 3),
+                  pos_embed_interp_offset=0.0),
+    neck=dict(in_channels=32, reassemble_channels=(8, 16, 24, 32),
+              channels=16),
+    decode_head=dict(in_channels=16, channels=8))
+
+
+def tiny_repo_model_cfg(path: str, **head) -> dict:
+    """A repository config's model at the size of :func:`depth_anything`
+    (with Transformers' position-embedding resizing)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, path))
+    cfg.merge_from_dict({f'model.{k}': v for k, v in TINY.items()})
+    cfg.merge_from_dict({'model.decode_head': head})
+    model = cfg.model.to_dict()
+    model['backbone'].pop('init_cfg', None)
+    return model
+
+
+def hf_to_release(hf) -> dict:
+    """Lay a Transformers Depth Anything state dict out like a release file
+    (the inverse of Transformers' convert_depth_anything_to_hf.py)."""
+    import re
+    sd = hf.state_dict()
+    out, qkv = {}, {}
+    levels = len(hf.config.neck_hidden_sizes)
+    plain = {
+        r'backbone\.embeddings\.cls_token': 'pretrained.cls_token',
+        r'backbone\.embeddings\.mask_token': 'pretrained.mask_token',
+        r'backbone\.embeddings\.position_embeddings': 'pretrained.pos_embed',
+        r'backbone\.embeddings\.patch_embeddings\.projection\.(.*)':
+        r'pretrained.patch_embed.proj.\1',
+        r'backbone\.encoder\.layer\.(\d+)\.(norm[12])\.(.*)':
+        r'pretrained.blocks.\1.\2.\3',
+        r'backbone\.encoder\.layer\.(\d+)\.layer_scale([12])\.lambda1':
+        r'pretrained.blocks.\1.ls\2.gamma',
+        r'backbone\.encoder\.layer\.(\d+)\.mlp\.(fc[12])\.(.*)':
+        r'pretrained.blocks.\1.mlp.\2.\3',
+        r'backbone\.encoder\.layer\.(\d+)\.attention\.o_proj\.(.*)':
+        r'pretrained.blocks.\1.attn.proj.\2',
+        r'backbone\.layernorm\.(.*)': r'pretrained.norm.\1',
+        r'neck\.reassemble_stage\.layers\.(\d)\.projection\.(.*)':
+        r'depth_head.projects.\1.\2',
+        r'neck\.reassemble_stage\.layers\.(\d)\.resize\.(.*)':
+        r'depth_head.resize_layers.\1.\2',
+        r'neck\.convs\.(\d)\.weight':
+        lambda m: f'depth_head.scratch.layer{int(m[1]) + 1}_rn.weight',
+        r'neck\.fusion_stage\.layers\.(\d)\.projection\.(.*)':
+        lambda m: f'depth_head.scratch.refinenet{levels - int(m[1])}.'
+        f'out_conv.{m[2]}',
+        r'neck\.fusion_stage\.layers\.(\d)\.residual_layer([12])\.'
+        r'convolution([12])\.(.*)':
+        lambda m: f'depth_head.scratch.refinenet{levels - int(m[1])}.'
+        f'resConfUnit{m[2]}.conv{m[3]}.{m[4]}',
+        r'head\.conv1\.(.*)': r'depth_head.scratch.output_conv1.\1',
+        r'head\.conv2\.(.*)': r'depth_head.scratch.output_conv2.0.\1',
+        r'head\.conv3\.(.*)': r'depth_head.scratch.output_conv2.2.\1',
+    }
+    for key, value in sd.items():
+        m = re.fullmatch(r'backbone\.encoder\.layer\.(\d+)\.attention\.'
+                         r'([qkv])_proj\.(.*)', key)
+        if m:
+            qkv.setdefault((m[1], m[3]), {})[m[2]] = value
+            continue
+        for pattern, target in plain.items():
+            m = re.fullmatch(pattern, key)
+            if m:
+                out[m.expand(target) if isinstance(target, str) else
+                    target(m)] = value
+                break
+        else:
+            raise KeyError(key)
+    for (layer, param), parts in qkv.items():
+        out[f'pretrained.blocks.{layer}.attn.qkv.{param}'] = torch.cat(
+            [parts['q'], parts['k'], parts['v']])
+    return out
+
+
+RELEASE_CASES = {
+    'v2_relative': ('configs/depth_anything/depth-anything-v2_vits_relative'
+                    '.py', dict(), {}),
+    'v2_metric_hypersim': (
+        'configs/depth_anything/depth-anything-v2_vits_metric-hypersim.py',
+        dict(depth_estimation_type='metric', max_depth=20), {}),
+}
+
+
+@pytest.mark.parametrize('case', list(RELEASE_CASES))
+def test_release_layout_parity(case):
+    """Release-file layout → convert_original_state_dict → repo config's
+    model (at test size) = Transformers on the same weights."""
+    from dpt_mm.converters import map_original_state_dict
+    path, hf_kwargs, head = RELEASE_CASES[case]
+    hf = depth_anything(**hf_kwargs)
+    model_cfg = tiny_repo_model_cfg(path, **head)
+    conversion = map_original_state_dict(hf_to_release(hf), model_cfg)
+    assert set(conversion.dropped) == {
+        'pretrained.mask_token',
+        *(f'depth_head.scratch.refinenet4.resConfUnit1.conv{i}.{p}'
+          for i in (1, 2) for p in ('weight', 'bias'))}
+    model = MODELS.build(model_cfg)
+    load_converted(model, conversion.state_dict)
+    for size in [(56, 56), (42, 70)]:
+        compare(hf, model.eval(), size, f'release layout {case}')
+
+
+def test_dpt2mm_cli_release_file(tmp_path):
+    """A release-layout .pth through dpt2mm.py with --config."""
+    from dpt_mm.converters import format_py_config
+    hf = depth_anything()
+    src = tmp_path / 'depth_anything_v2_vits.pth'
+    torch.save(hf_to_release(hf), src)
+    model_cfg = tiny_repo_model_cfg(
+        'configs/depth_anything/depth-anything-v2_vits_relative.py')
+    cfg_path = tmp_path / 'tiny.py'
+    cfg_path.write_text(format_py_config(
+        [('default_scope', 'mmseg'), ('model', model_cfg)], 'tiny'))
+    dst = tmp_path / 'mm.pth'
+    dpt2mm = osp.join(REPO, 'tools', 'model_converters', 'dpt2mm.py')
+    assert load_script(dpt2mm).main(
+        [str(src), str(dst), '--config', str(cfg_path)]) == 0
+    model = MODELS.build(model_cfg)
+    load_converted(model, torch.load(dst, weights_only=True))
+    compare(hf, model.eval(), (56, 70), 'dpt2mm CLI release file')
+
+
+def test_release_variants_from_file_names():
+    from dpt_mm.converters import guess_variant, variant_config_path
+    names = {
+        'depth_anything_v2_vitl.pth': 'depth_anything_v2_vitl',
+        'depth_anything_v2_metric_hypersim_vits.pth':
+        'depth_anything_v2_metric_hypersim_vits',
+        'depth_anything_v2_metric_vkitti_vitb.pth':
+        'depth_anything_v2_metric_vkitti_vitb',
+        'depth_anything_vitl14.pth': 'depth_anything_v1_vitl',
+    }
+    for name, variant in names.items():
+        assert guess_variant(name) == variant
+        assert osp.isfile(variant_config_path(variant))
+    with pytest.raises(ValueError, match='Depth Anything variant'):
+        guess_variant('depth_anything_v2_metric_vitl.pth')
+
+
+def test_release_pos_embed_resizing_matches_dinov2_code():
+    """pos_embed_interp_offset=0.1 reproduces DINOv2's interpolate_pos_
+    encoding (scale factor (grid + 0.1) / table), which differs from the
+    size-based resize of Transformers off the native grid."""
+    import math
+    import torch.nn.functional as F
+    from dpt_mm.models.backbones import DPTDINOv2
+    backbone = DPTDINOv2(embed_dims=8, num_layers=1, num_heads=2,
+                         img_size=70, out_indices=(0, ),
+                         pos_embed_interp_offset=0.1)
+    torch.nn.init.normal_(backbone.pos_embed)
+
+    def dinov2_reference(pos_embed, h, w):  # dinov2.py, transcribed
+        num = pos_embed.shape[1] - 1
+        if h * w == num and h == w:
+            return pos_embed
+        patch = pos_embed[:, 1:].float()
+        side = math.sqrt(num)
+        h0, w0 = h + 0.1, w + 0.1
+        patch = F.interpolate(
+            patch.reshape(1, int(side), int(side), -1).permute(0, 3, 1, 2),
+            scale_factor=(h0 / side, w0 / side), mode='bicubic')
+        patch = patch.permute(0, 2, 3, 1).view(1, -1, pos_embed.shape[-1])
+        return torch.cat([pos_embed[:, :1], patch], dim=1)
+
+    with torch.no_grad():
+        for grid in [(7, 9), (3, 4), (5, 5)]:
+            ref = dinov2_reference(backbone.pos_embed, *grid)
+            assert torch.equal(backbone.resized_pos_embed(grid), ref)
+        backbone.pos_embed_interp_offset = 0.0
+        assert not torch.allclose(backbone.resized_pos_embed((7, 9)),
+                                  dinov2_reference(backbone.pos_embed, 7, 9))
+
+
+def test_silog_batch_pool_is_depth_anything_v2_loss():
+    """DepthSiLogLoss(pool='batch', eps=0) = metric_depth/util/loss.py's
+    SiLogLoss on the pixels valid within [min_depth, max_depth]."""
+    gen = torch.Generator().manual_seed(0)
+    pred = torch.rand(3, 1, 8, 10, generator=gen) * 20 + 0.1
+    target = torch.rand(3, 1, 8, 10, generator=gen) * 25
+    target[1] = 0  # an image without valid pixels
+    loss = MODELS.build(dict(type='DepthSiLogLoss', lambd=0.5, eps=0.0,
+                             min_depth=1e-3, max_depth=20.0, pool='batch'))
+    valid = (target >= 1e-3) & (target <= 20.0)
+    diff = torch.log(target[valid]) - torch.log(pred[valid])
+    ref = torch.sqrt(diff.pow(2).mean() - 0.5 * diff.mean().pow(2))
+    assert torch.allclose(loss(pred, target), ref, rtol=1e-6)
+    per_image = MODELS.build(dict(type='DepthSiLogLoss', eps=0.0,
+                                  min_depth=1e-3, max_depth=20.0))
+    assert not torch.allclose(per_image(pred, target), ref, rtol=1e-3)
+    with pytest.raises(ValueError, match='pool'):
+        MODELS.build(dict(type='DepthSiLogLoss', pool='pixel'))

@@ -3,6 +3,7 @@ from typing import Dict, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor
@@ -48,6 +49,11 @@ class DPTDINOv2(BaseModule):
             with registers).
         pos_embed_antialias (bool): Antialiased bicubic resizing of the
             position embeddings (Transformers' DINOv2 with registers).
+        pos_embed_interp_offset (float): 0 resizes the position grid to the
+            target size (Transformers). The original DINOv2 code, and so
+            the Depth Anything release, passes a scale factor
+            (grid + 0.1) / table size instead, which places the samples
+            slightly differently: 0.1 reproduces it.
         out_indices (Sequence[int]): 0-based hooked blocks, e.g. Depth
             Anything S/B (8, 9, 10, 11), L (20, 21, 22, 23); DPT-DINOv2 S/B
             (2, 5, 8, 11).
@@ -79,6 +85,7 @@ class DPTDINOv2(BaseModule):
                  ffn_type: str = 'mlp',
                  num_register_tokens: int = 0,
                  pos_embed_antialias: bool = False,
+                 pos_embed_interp_offset: float = 0.0,
                  out_indices: Sequence[int] = (8, 9, 10, 11),
                  norm_outputs: bool = True,
                  output_cls_token: bool = True,
@@ -110,6 +117,7 @@ class DPTDINOv2(BaseModule):
         self.out_indices = out_indices
         self.num_register_tokens = num_register_tokens
         self.pos_embed_antialias = pos_embed_antialias
+        self.pos_embed_interp_offset = pos_embed_interp_offset
         self.norm_outputs = norm_outputs
         self.output_cls_token = output_cls_token
         self.with_cp = with_cp
@@ -184,15 +192,31 @@ class DPTDINOv2(BaseModule):
         tokens, grid, _ = self.patch_embed(x)
         cls_token = self.cls_token.expand(tokens.shape[0], -1, -1)
         tokens = torch.cat([cls_token, tokens], dim=1)
-        tokens = tokens + resize_pos_embed(
-            self.pos_embed, grid, 1, self.pos_grid, mode='bicubic',
-            antialias=self.pos_embed_antialias)
+        tokens = tokens + self.resized_pos_embed(grid)
         if self.register_tokens is not None:
             # Registers carry no position: added after the embeddings.
             registers = self.register_tokens.expand(tokens.shape[0], -1, -1)
             tokens = torch.cat([tokens[:, :1], registers, tokens[:, 1:]],
                                dim=1)
         return self.drop_after_pos(tokens), grid
+
+    def resized_pos_embed(self, grid: Tuple[int, int]) -> Tensor:
+        """The 1×(1+h·w)×D position embedding for a patch grid (h, w)."""
+        offset = self.pos_embed_interp_offset
+        if offset == 0 or tuple(grid) == self.pos_grid:
+            return resize_pos_embed(
+                self.pos_embed, grid, 1, self.pos_grid, mode='bicubic',
+                antialias=self.pos_embed_antialias)
+        rows, cols = self.pos_grid
+        table = self.pos_embed[:, 1:].float().reshape(1, rows, cols, -1)
+        table = F.interpolate(
+            table.permute(0, 3, 1, 2), mode='bicubic', align_corners=False,
+            scale_factor=((grid[0] + offset) / rows,
+                          (grid[1] + offset) / cols),
+            antialias=self.pos_embed_antialias)
+        table = table.permute(0, 2, 3, 1).flatten(1, 2)
+        return torch.cat([self.pos_embed[:, :1], table.to(self.pos_embed)],
+                         dim=1)
 
     def forward(self, x: Tensor) -> Tuple[HookOutput, ...]:
         """Args:
