@@ -465,3 +465,35 @@ def test_layer_decay_finds_dinov2_blocks():
     assert ids['backbone.layers.3.mlp.fc2.weight'] == 4
     assert ids['backbone.norm.weight'] == 5
     assert ids['decode_head.conv1.weight'] == 5
+
+
+# --------------------------------------------------------------------------
+# inference API and ONNX export (sizes are multiples of 14)
+
+
+@pytest.mark.parametrize('family', list(TOY_CONFIGS))
+def test_inference_api_and_onnx_export(family, tmp_path):
+    import importlib.util
+    import numpy as np
+    from dpt_mm.apis import inference_model, init_model
+    pytest.importorskip('onnxruntime')
+    model = init_model(osp.join(REPO, TOY_CONFIGS[family]), device='cpu')
+    with torch.no_grad():  # a non-trivial output through the final ReLU
+        model.decode_head.conv_seg.bias.fill_(1.0)
+    image = np.random.default_rng(0).integers(0, 255, (60, 90, 3),
+                                              dtype=np.uint8)
+    depth = inference_model(model, image).pred_depth_map.data
+    assert depth.shape == (1, 60, 90) and torch.isfinite(depth).all()
+    spec = importlib.util.spec_from_file_location(
+        'dpt_pytorch2onnx',
+        osp.join(REPO, 'tools', 'deployment', 'pytorch2onnx.py'))
+    exporter = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(exporter)
+    with pytest.raises(ValueError, match='multiples of 14'):
+        exporter.export_onnx(model, str(tmp_path / 'bad.onnx'),
+                             shape=(64, 96))
+    out = exporter.export_onnx(model, str(tmp_path / f'{family}.onnx'),
+                               shape=(70, 98))
+    errors = exporter.verify_onnx(model, out, [(56, 84), (98, 140)],
+                                  batch=2)
+    assert max(errors) <= 1e-4

@@ -514,7 +514,10 @@ def predict_batch(model: BaseSegmentor,
             inputs=[packed[i]['inputs'] for i in indices],
             data_samples=[packed[i]['data_samples'] for i in indices])
         data = model.data_preprocessor(data, False)
-        inputs = _pad_to_multiple(data['inputs'], _NETWORK_MULTIPLE)
+        # The model's own test padding (14 for the DINOv2 family), else 32.
+        test_cfg = getattr(model.data_preprocessor, 'test_cfg', None) or {}
+        inputs = _pad_to_multiple(
+            data['inputs'], test_cfg.get('size_divisor') or _NETWORK_MULTIPLE)
         samples = data['data_samples']
         metas = []
         for sample in samples:
