@@ -497,3 +497,38 @@ def test_inference_api_and_onnx_export(family, tmp_path):
     errors = exporter.verify_onnx(model, out, [(56, 84), (98, 140)],
                                   batch=2)
     assert max(errors) <= 1e-4
+
+
+def test_register_tokens_backbone_parity():
+    """DPTDINOv2 with registers = Transformers' Dinov2WithRegistersBackbone
+    (antialiased position resizing; registers in neither output)."""
+    from transformers import (Dinov2WithRegistersBackbone,
+                              Dinov2WithRegistersConfig)
+    from dpt_mm.converters.hf_dinov2 import (dinov2_backbone_rules,
+                                             fuse_split_projections)
+    from dpt_mm.converters.common import apply_rules
+    from dpt_mm.models.backbones import DPTDINOv2
+    import re
+    hf = Dinov2WithRegistersBackbone(Dinov2WithRegistersConfig(
+        hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+        mlp_ratio=2, image_size=56, patch_size=14, num_register_tokens=4,
+        out_indices=[1, 3], reshape_hidden_states=True))
+    randomize(hf)
+    ours = DPTDINOv2(img_size=56, embed_dims=32, num_layers=3, num_heads=4,
+                     mlp_ratio=2.0, num_register_tokens=4,
+                     pos_embed_antialias=True, out_indices=(0, 2),
+                     output_cls_token=False).eval()
+    sd = {f'backbone.{k}': v for k, v in hf.state_dict().items()}
+    layer = r'backbone\.encoder\.layer\.(\d+)\.'
+    rest = {k: v for k, v in sd.items() if not re.search(r'[qkv]_proj', k)}
+    weights = apply_rules(rest, dinov2_backbone_rules('backbone.', layer,
+                                                      True), 'test')
+    weights.state_dict.update(fuse_split_projections(sd, layer))
+    load_converted(ours, {k[len('backbone.'):]: v
+                          for k, v in weights.state_dict.items()})
+    x = torch.randn(2, 3, 42, 70)
+    with torch.no_grad():
+        refs = hf(pixel_values=x).feature_maps
+        outs = ours(x)
+    for out, ref in zip(outs, refs):
+        assert_close(out, ref, 'DINOv2 with registers, 42×70')
