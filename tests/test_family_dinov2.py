@@ -465,6 +465,7 @@ def test_layer_decay_finds_dinov2_blocks():
     assert ids['backbone.layers.3.mlp.fc2.weight'] == 4
     assert ids['backbone.norm.weight'] == 5
     assert ids['decode_head.conv1.weight'] == 5
+    assert get_vit_layer_id('backbone.register_tokens', 4) == 0
 
 
 # --------------------------------------------------------------------------
