@@ -533,3 +533,55 @@ def test_register_tokens_backbone_parity():
         outs = ours(x)
     for out, ref in zip(outs, refs):
         assert_close(out, ref, 'DINOv2 with registers, 42×70')
+
+
+REPO_CONFIGS = [
+    'configs/depth_anything/depth-anything-v2_vits_relative.py',
+    'configs/depth_anything/depth-anything-v2_vitb_metric-hypersim.py',
+    'configs/depth_anything/depth-anything-v2_vitl_metric-vkitti.py',
+    'configs/dpt_dinov2/dpt-dinov2_vits_nyu.py',
+]
+
+
+@pytest.mark.parametrize('path', REPO_CONFIGS)
+def test_repo_config_trains_and_tests_on_toy_data(path, toy_root, tmp_path):
+    """The repository config's data set, pipelines (518 lower-bound resize,
+    crops), losses, schedule and metric run, at toy sizes."""
+    import math
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    from toy_utils import _toy_layout
+    cfg = Config.fromfile(osp.join(REPO, path))
+    cfg.merge_from_dict({f'model.{k}': v for k, v in TINY.items()})
+    cfg.model.backbone.pop('init_cfg', None)
+    if cfg.model.neck.readout_type == 'project':  # DPT-DINOv2: 256 → 16
+        cfg.model.decode_head.in_channels = 16
+    cfg.model.data_preprocessor.size = (56, 56)
+
+    def shrink(pipeline):
+        for transform in pipeline:
+            if transform['type'] == 'DPTResize':
+                transform['size'] = 56
+            if transform['type'] == 'RandomCrop':
+                transform['crop_size'] = (56, 56)
+
+    cfg.merge_from_dict({
+        'work_dir': str(tmp_path), 'load_from': None,
+        'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
+        'default_hooks.checkpoint.interval': 2,
+        'param_scheduler': [dict(type='ConstantLR', factor=1.0,
+                                 by_epoch=False)],
+        'visualizer.vis_backends': [dict(type='LocalVisBackend')]})
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg[key]
+        loader.num_workers, loader.persistent_workers = 0, False
+        loader.batch_size = 2 if key == 'train_dataloader' else 1
+        loader.dataset.data_root = osp.join(
+            toy_root, _toy_layout(loader.dataset.type))
+        shrink(loader.dataset.pipeline)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    losses = runner.message_hub.get_scalar('train/loss').data[0]
+    assert all(map(math.isfinite, losses))
+    metrics = runner.test()
+    assert math.isfinite(metrics['d1'])
