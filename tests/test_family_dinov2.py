@@ -322,7 +322,10 @@ def test_release_pos_embed_resizing_matches_dinov2_code():
     with torch.no_grad():
         for grid in [(7, 9), (3, 4), (5, 5)]:
             ref = dinov2_reference(backbone.pos_embed, *grid)
-            assert torch.equal(backbone.resized_pos_embed(grid), ref)
+            # grid_sample samples where interpolate does (the normalised
+            # coordinates round differently: ~1e-6 on unit values).
+            assert torch.allclose(backbone.resized_pos_embed(grid), ref,
+                                  atol=1e-5, rtol=0)
         backbone.pos_embed_interp_offset = 0.0
         assert not torch.allclose(backbone.resized_pos_embed((7, 9)),
                                   dinov2_reference(backbone.pos_embed, 7, 9))

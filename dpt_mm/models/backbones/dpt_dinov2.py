@@ -117,6 +117,9 @@ class DPTDINOv2(BaseModule):
         self.out_indices = out_indices
         self.num_register_tokens = num_register_tokens
         self.pos_embed_antialias = pos_embed_antialias
+        if pos_embed_interp_offset and pos_embed_antialias:
+            raise ValueError('pos_embed_interp_offset (the original DINOv2 '
+                             'resize) has no antialiased form')
         self.pos_embed_interp_offset = pos_embed_interp_offset
         self.norm_outputs = norm_outputs
         self.output_cls_token = output_cls_token
@@ -209,11 +212,25 @@ class DPTDINOv2(BaseModule):
                 antialias=self.pos_embed_antialias)
         rows, cols = self.pos_grid
         table = self.pos_embed[:, 1:].float().reshape(1, rows, cols, -1)
-        table = F.interpolate(
-            table.permute(0, 3, 1, 2), mode='bicubic', align_corners=False,
-            scale_factor=((grid[0] + offset) / rows,
-                          (grid[1] + offset) / cols),
-            antialias=self.pos_embed_antialias)
+        # F.interpolate(scale_factor=(grid + offset) / table) places its
+        # bicubic samples at (i + 0.5) * table / (grid + offset) - 0.5; the
+        # same samples through grid_sample (border-clamped taps, as
+        # interpolate's) keep the grid a tensor when tracing, so ONNX
+        # export stays dynamic in size. A traced graph also meets the
+        # native grid: no offset there makes the samples the table itself.
+        native = (torch.as_tensor(grid[0]) == rows) & (
+            torch.as_tensor(grid[1]) == cols)
+        offset = offset * (~native).float()
+
+        def positions(size, src: int) -> Tensor:
+            dst = torch.arange(size, device=table.device).float()
+            return ((dst + 0.5) * (src / (size + offset)) * 2) / src - 1
+
+        ys, xs = positions(grid[0], rows), positions(grid[1], cols)
+        where = torch.stack(torch.meshgrid(xs, ys, indexing='xy'), dim=-1)
+        table = F.grid_sample(table.permute(0, 3, 1, 2), where[None],
+                              mode='bicubic', padding_mode='border',
+                              align_corners=False)
         table = table.permute(0, 2, 3, 1).flatten(1, 2)
         return torch.cat([self.pos_embed[:, :1], table.to(self.pos_embed)],
                          dim=1)
