@@ -61,8 +61,8 @@ def depth_anything(backbone=None, **kwargs) -> DepthAnythingForDepthEstimation:
 
 def dpt_dinov2(**kwargs) -> DPTForDepthEstimation:
     base = dict(backbone_config=dinov2_config(), neck_hidden_sizes=[
-        8, 16, 24, 32], fusion_hidden_size=256, add_projection=True,
-        readout_type='project', hidden_size=32)
+        8, 16, 24, 32], fusion_hidden_size=16, readout_type='project',
+        hidden_size=32)
     base.update(kwargs)
     model = DPTForDepthEstimation(DPTConfig(**base))
     randomize(model)
@@ -114,6 +114,15 @@ def test_depth_anything_metric_parity(size):
 def test_dpt_dinov2_parity(size):
     hf = dpt_dinov2()
     compare(hf, ours(hf), size, 'DPT-DINOv2')
+
+
+def test_dpt_dinov2_add_projection_parity():
+    # Transformers hard-codes the projection at 256 channels.
+    hf = dpt_dinov2(fusion_hidden_size=256, add_projection=True,
+                    use_bias_in_fusion_residual=False)
+    model = ours(hf)
+    assert model.decode_head.projection is not None
+    compare(hf, model, (28, 42), 'DPT-DINOv2 add_projection')
 
 
 def test_dpt_dinov2_swiglu_no_layernorm_parity():
