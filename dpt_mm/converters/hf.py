@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import torch
 from torch import Tensor
 
+from . import hf_dinov2
 from .common import Conversion, Drop, Rule, apply_rules
 
 __all__ = [
@@ -32,6 +33,7 @@ _ARCH_TASKS = {
     'DPTForDepthEstimation': 'depth',
     'DPTForSemanticSegmentation': 'seg',
     'DPTModel': 'backbone',
+    'DepthAnythingForDepthEstimation': 'depth',
 }
 
 # DPTConfig 5.24 defaults, for config.json files that omit fields.
@@ -289,6 +291,9 @@ def hf_config_to_mm_config(hf_config: Any,
         ValueError: For settings dpt_mm does not implement (non-GELU
             activation, separate backbones, other BiT layouts...).
     """
+    if hf_dinov2.is_dinov2_family(hf_config):
+        return hf_dinov2.dinov2_family_to_mm_config(hf_config, task, mean,
+                                                    std)
     cfg = resolve_hf_config(hf_config)
     task = task or infer_hf_task(hf_config=hf_config)
     if task not in HF_TASKS:
@@ -564,6 +569,8 @@ def map_hf_state_dict(state_dict: Mapping[str, Tensor],
     Returns:
         Conversion: dpt_mm state dict plus the dropped keys and reasons.
     """
+    if hf_dinov2.is_dinov2_family(hf_config):
+        return hf_dinov2.map_dinov2_family_state_dict(state_dict, hf_config)
     cfg = resolve_hf_config(hf_config)
     state_dict = dict(state_dict)
     if not any(k.startswith('dpt.') for k in state_dict) and any(
@@ -610,9 +617,9 @@ def hf_palette(num_classes: int) -> List[List[int]]:
 def hf_dataset_meta(hf_config: Any, task: str) -> Dict[str, Any]:
     """``dataset_meta`` for the checkpoint: class names from ``id2label``.
     """
-    cfg = resolve_hf_config(hf_config)
     if task != 'seg':
         return dict(classes=('depth', ))
+    cfg = resolve_hf_config(hf_config)
     id2label = cfg['id2label']
     classes = tuple(id2label[i] for i in sorted(id2label))
     return dict(classes=classes, palette=hf_palette(len(classes)))

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Mapping, Union
 
 from torch import Tensor
 
+from . import original_depth_anything as depth_anything
 from .common import (Conversion, Drop, Rule, apply_rules,
                      make_num_batches_tracked, unwrap_state_dict)
 from .timm import timm_vit_rules
@@ -32,6 +33,7 @@ ORIGINAL_VARIANTS: Dict[str, str] = {
     'dpt_hybrid_kitti': 'configs/dpt_hybrid_kitti.py',
     'dpt_large_ade20k': 'configs/dpt_vitl_ade20k.py',
     'dpt_hybrid_ade20k': 'configs/dpt_hybrid_ade20k.py',
+    **depth_anything.DEPTH_ANYTHING_VARIANTS,
 }
 
 _REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -53,6 +55,9 @@ def guess_variant(filename: str) -> str:
     Raises:
         ValueError: No variant can be told from the name; lists them.
     """
+    variant = depth_anything.guess_depth_anything_variant(filename)
+    if variant is not None:
+        return variant
     name = osp.basename(filename).lower().replace('-', '_')
     encoder = 'hybrid' if 'hybrid' in name else \
         'large' if 'large' in name else None
@@ -138,6 +143,8 @@ def check_original_numerics(model_cfg: Mapping[str, Any]) -> List[str]:
     Returns:
         list[str]: One line per deviation; empty when faithful.
     """
+    if depth_anything.is_depth_anything_config(model_cfg):
+        return depth_anything.depth_anything_numerics(model_cfg)
     backbone = model_cfg['backbone']
     issues = []
     eps = backbone.get('norm_eps', ORIGINAL_LN_EPS)
@@ -236,6 +243,9 @@ def map_original_state_dict(checkpoint: Mapping[str, Any],
         Conversion: dpt_mm state dict, dropped keys and filled buffers.
     """
     model_cfg = resolve_model_config(variant_or_config)
+    if depth_anything.is_depth_anything_config(model_cfg):
+        return depth_anything.map_depth_anything_state_dict(checkpoint,
+                                                            model_cfg)
     state_dict = unwrap_state_dict(checkpoint, wrappers=('model', ))
     result = apply_rules(state_dict, _original_rules(model_cfg),
                          'original DPT checkpoint')

@@ -68,6 +68,13 @@ class TensorOutputWrapper(nn.Module):
         return self.model(x, mode='tensor')
 
 
+def _size_multiple(model: nn.Module) -> int:
+    """What input sides must divide by: the model's test-time padding
+    (32 for DPT-ViT, 14 for the DINOv2 family)."""
+    test_cfg = getattr(model.data_preprocessor, 'test_cfg', None) or {}
+    return int(test_cfg.get('size_divisor') or MULTIPLE)
+
+
 def _native_grid(model: nn.Module) -> Optional[Tuple[int, int]]:
     backbone = getattr(model, 'backbone', None)
     grid = getattr(backbone, 'pos_grid', None)
@@ -85,7 +92,8 @@ def _trace_shape(model: nn.Module, shape: Tuple[int, int]) -> Tuple[int,
     grid = _native_grid(model)
     patch = getattr(getattr(model, 'backbone', None), 'patch_size', 16)
     if grid is not None and (shape[0] // patch, shape[1] // patch) == grid:
-        return shape[0] + MULTIPLE, shape[1] + MULTIPLE
+        step = _size_multiple(model)
+        return shape[0] + step, shape[1] + step
     return shape
 
 
@@ -97,13 +105,13 @@ def _metadata(model: nn.Module) -> Dict[str, str]:
         producer='dpt_mm tools/deployment/pytorch2onnx.py',
         task='depth' if is_depth_model(model) else 'seg',
         input='B×3×H×W float32, RGB, (pixel - mean) / std, H and W '
-        f'multiples of {MULTIPLE}',
+        f'multiples of {_size_multiple(model)}',
         mean=str(mean.flatten().tolist()) if mean is not None else 'none',
         std=str(std.flatten().tolist()) if std is not None else 'none',
         # The data preprocessor's BGR → RGB swap is not in the graph.
         channel_order='RGB' if getattr(prep, 'channel_conversion',
                                        False) else 'as loaded',
-        size_multiple=str(MULTIPLE),
+        size_multiple=str(_size_multiple(model)),
     )
     head = model.decode_head
     if is_depth_model(model):
@@ -138,8 +146,9 @@ def export_onnx(model: nn.Module,
         >>> export_onnx(model, 'dpt_hybrid_midas.onnx', shape=(384, 384))
         'dpt_hybrid_midas.onnx'
     """
-    if any(s % MULTIPLE for s in shape):
-        raise ValueError(f'--shape {shape} must be multiples of {MULTIPLE}')
+    multiple = _size_multiple(model)
+    if any(s % multiple for s in shape):
+        raise ValueError(f'--shape {shape} must be multiples of {multiple}')
     wrapper = TensorOutputWrapper(model).eval()
     trace_shape = _trace_shape(model, tuple(shape)) if dynamic else shape
     param = next(model.parameters())
@@ -275,8 +284,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ImportError:
         print('onnxruntime is not installed: skipping verification')
         return 0
+    step = _size_multiple(model)
     shapes = [shape] if args.static else [
-        shape, (shape[0] + 2 * MULTIPLE, shape[1] + MULTIPLE)]
+        shape, (shape[0] + 2 * step, shape[1] + step)]
     try:
         errors = verify_onnx(model.cpu(), args.out, shapes, rtol=args.rtol)
     except AssertionError as error:

@@ -31,7 +31,9 @@ __all__ = ['ViTLayerDecayOptimizerConstructor', 'get_vit_layer_id']
 
 _PARAMWISE_KEYS = ('num_layers', 'layer_decay_rate', 'decay_type',
                    'backbone_lr_mult')
-_EMBEDDINGS = ('backbone.cls_token', 'backbone.pos_embed')
+# DINOv2's register tokens are input embeddings too.
+_EMBEDDINGS = ('backbone.cls_token', 'backbone.pos_embed',
+               'backbone.register_tokens')
 
 
 def get_vit_layer_id(name: str, num_layers: int) -> int:
@@ -43,8 +45,8 @@ def get_vit_layer_id(name: str, num_layers: int) -> int:
         num_layers (int): Number of transformer blocks of the backbone.
 
     Returns:
-        int: 0 for ``backbone.cls_token``, ``backbone.pos_embed`` and
-        ``backbone.patch_embed.*`` (the hybrid's ResNet stem included);
+        int: 0 for ``backbone.cls_token``, ``backbone.pos_embed``,
+        ``backbone.register_tokens`` and ``backbone.patch_embed.*`` (the hybrid's ResNet stem included);
         ``i + 1`` for ``backbone.layers.{i}.*``; ``num_layers + 1`` for the
         rest of the backbone (final norm) and for everything outside it.
     """

@@ -14,7 +14,8 @@ from ..layers import Conv2d
 
 __all__ = ['DPTDepthHead']
 
-OUTPUT_MODES = ('inverse_depth', 'metric_from_inverse', 'depth')
+OUTPUT_MODES = ('inverse_depth', 'metric_from_inverse', 'depth',
+                'bounded_depth')
 
 
 @MODELS.register_module()
@@ -33,6 +34,9 @@ class DPTDepthHead(BaseDecodeHead):
       the NYU (scale 0.000305, shift 0.1378) and KITTI (6.016e-5, 0.00579)
       models of the original release.
     * ``'depth'``: the output is metric depth directly.
+    * ``'bounded_depth'``: depth = ``max_depth`` · sigmoid(out) instead of
+      the final ReLU, Depth Anything's metric models (20 m indoor, 80 m
+      outdoor).
 
     ``min_depth``/``max_depth`` clamp predictions at test time only, so
     training gradients are never cut.
@@ -44,11 +48,17 @@ class DPTDepthHead(BaseDecodeHead):
             ``in_channels // 2``.
         add_projection (bool): Extra conv3×3 + ReLU before the head (used by
             some later DPT variants; Transformers' ``add_projection``).
+        upsample_factor (float): Of the bilinear upsampling after the first
+            conv: 2 for DPT (the 1/2-resolution map to the input size);
+            1.75 for Depth Anything, whose finest fused map is 8 × the
+            patch grid and whose output is 14 × the grid (patch 14). With
+            ``align_corners=True`` only the output size matters.
         output_mode (str): See above.
         depth_scale (float): Scale for ``metric_from_inverse``.
         depth_shift (float): Shift for ``metric_from_inverse``.
         min_depth (float, optional): Test-time lower clamp.
-        max_depth (float, optional): Test-time upper clamp.
+        max_depth (float, optional): Test-time upper clamp; the scale of
+            ``'bounded_depth'``.
         in_index (int): Which neck output to read (0 = finest fused map).
         loss_decode (dict | list[dict]): Depth losses, called as
             ``loss(pred, gt)`` with B×1×H×W tensors at the label size.
@@ -60,6 +70,7 @@ class DPTDepthHead(BaseDecodeHead):
                  channels: int = 32,
                  mid_channels: Optional[int] = None,
                  add_projection: bool = False,
+                 upsample_factor: float = 2.0,
                  output_mode: str = 'inverse_depth',
                  depth_scale: float = 1.0,
                  depth_shift: float = 0.0,
@@ -72,6 +83,9 @@ class DPTDepthHead(BaseDecodeHead):
         if output_mode not in OUTPUT_MODES:
             raise ValueError(f'DPTDepthHead: output_mode must be one of '
                              f'{OUTPUT_MODES}, got {output_mode!r}')
+        if output_mode == 'bounded_depth' and max_depth is None:
+            raise ValueError("DPTDepthHead: output_mode='bounded_depth' "
+                             'needs max_depth (its sigmoid scale)')
         kwargs.setdefault('dropout_ratio', 0.0)
         # num_classes/out_channels/threshold are segmentation notions of the
         # base class: one output channel, threshold unused for depth.
@@ -89,6 +103,7 @@ class DPTDepthHead(BaseDecodeHead):
                                  padding=1) if add_projection else None
         self.conv1 = Conv2d(in_channels, mid_channels, 3, padding=1)
         self.conv2 = Conv2d(mid_channels, channels, 3, padding=1)
+        self.upsample_factor = upsample_factor
         self.output_mode = output_mode
         self.depth_scale = depth_scale
         self.depth_shift = depth_shift
@@ -113,9 +128,11 @@ class DPTDepthHead(BaseDecodeHead):
         if self.projection is not None:
             x = F.relu(self.projection(x))
         x = self.conv1(x)
-        x = F.interpolate(x, scale_factor=2, mode='bilinear',
-                          align_corners=True)
+        x = F.interpolate(x, scale_factor=self.upsample_factor,
+                          mode='bilinear', align_corners=True)
         x = F.relu(self.conv2(x))
+        if self.output_mode == 'bounded_depth':
+            return self.max_depth * torch.sigmoid(self.cls_seg(x))
         out = F.relu(self.cls_seg(x))
         if self.output_mode == 'metric_from_inverse':
             out = 1.0 / torch.clamp(

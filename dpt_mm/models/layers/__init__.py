@@ -3,6 +3,8 @@ from .checkpoint import (checkpoint_conv_classifier, checkpoint_if,
                          conv_classifier, frozen_norm_stats,
                          fusable_conv_classifier)
 from .conv import Conv2d, conv2d, conv_input_rows
+from .dinov2_block import (DINOv2Block, LayerScale, SwiGLUFFN,
+                           swiglu_hidden_dim)
 from .dropout import Dropout, dropout, dropout_mask
 from .fusion import FeatureFusionBlock, ResidualConvUnit
 from .linear import LINEAR_BACKENDS, Linear, linear, linear_backend
@@ -11,7 +13,8 @@ from .reassemble import READOUT_TYPES, ReassembleBlock, Readout
 from .transformer_block import Attention, DropPath, Mlp, TransformerBlock
 
 __all__ = [
-    'Attention', 'BiTBottleneck', 'BiTResNet', 'Conv2d', 'DropPath',
+    'Attention', 'BiTBottleneck', 'BiTResNet', 'Conv2d', 'DINOv2Block',
+    'DropPath', 'LayerScale', 'SwiGLUFFN', 'swiglu_hidden_dim',
     'Dropout',
     'FeatureFusionBlock', 'LINEAR_BACKENDS', 'Linear', 'Mlp',
     'READOUT_TYPES', 'ReassembleBlock', 'Readout', 'ResidualConvUnit',

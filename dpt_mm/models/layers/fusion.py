@@ -1,5 +1,5 @@
 """DPT fusion: pre-activation residual conv units and fusion blocks."""
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch.nn as nn
 import torch.nn.functional as F
@@ -73,7 +73,8 @@ class FeatureFusionBlock(nn.Module):
         self.align_corners = align_corners
 
     def forward(self, x: Tensor, lateral: Optional[Tensor] = None,
-                checkpoint_lateral: bool = False) -> Tensor:
+                checkpoint_lateral: bool = False,
+                size: Optional[Tuple[int, int]] = None) -> Tensor:
         """Args:
             x (Tensor): B×C×h×w, the deeper stage's output (or the deepest
                 reassembled map for the first block).
@@ -84,9 +85,11 @@ class FeatureFusionBlock(nn.Module):
                 a checkpoint of the whole block, it keeps the unit's four
                 saved maps from living through ``residual_unit2``'s
                 backward.
+            size (tuple[int, int], optional): Upsample to this size instead
+                of ×2 (Depth Anything: the next finer level's size).
 
         Returns:
-            Tensor: B×C×2h×2w.
+            Tensor: B×C×2h×2w, or B×C×``size``.
         """
         if lateral is not None:
             if self.residual_unit1 is None:
@@ -104,5 +107,8 @@ class FeatureFusionBlock(nn.Module):
         # function, a quarter of the conv's FLOPs, and in training its
         # 2×-resolution input is not kept for backward.
         x = self.out_conv(x)
+        if size is not None:
+            return F.interpolate(x, size=size, mode='bilinear',
+                                 align_corners=self.align_corners)
         return F.interpolate(x, scale_factor=2, mode='bilinear',
                              align_corners=self.align_corners)

@@ -12,13 +12,16 @@ __all__ = ['resize_pos_embed']
 def resize_pos_embed(pos_embed: Tensor,
                      grid_size: Tuple[int, int],
                      num_prefix_tokens: int = 1,
-                     src_grid_size: Optional[Tuple[int, int]] = None
-                     ) -> Tensor:
+                     src_grid_size: Optional[Tuple[int, int]] = None,
+                     mode: str = 'bilinear',
+                     antialias: bool = False) -> Tensor:
     """Resize the grid part of a position embedding, keeping prefix tokens.
 
     Matches the original DPT (``_resize_pos_embed``) and Transformers:
     bilinear interpolation with ``align_corners=False``, class token kept.
-    At the native grid size the embedding is returned unchanged.
+    DINOv2 in Transformers uses ``mode='bicubic'`` (and ``antialias=True``
+    with registers), to the target grid size. At the native grid size the
+    embedding is returned unchanged.
 
     Args:
         pos_embed (Tensor): 1×(P+N)×D embedding, P prefix tokens then the
@@ -28,6 +31,9 @@ def resize_pos_embed(pos_embed: Tensor,
             token). Defaults to 1.
         src_grid_size (tuple[int, int], optional): Source grid; inferred as
             square when omitted.
+        mode (str): ``'bilinear'`` (DPT) or ``'bicubic'`` (DINOv2).
+        antialias (bool): Antialiased interpolation (DINOv2 with registers
+            in Transformers).
 
     Returns:
         Tensor: 1×(P+h'×w')×D embedding.
@@ -47,7 +53,7 @@ def resize_pos_embed(pos_embed: Tensor,
     grid = grid.reshape(1, *src_grid_size, dim).permute(0, 3, 1, 2)
     # Interpolate in float32: bf16/fp16 bilinear weights lose precision.
     grid = F.interpolate(
-        grid.float(), size=tuple(grid_size), mode='bilinear',
-        align_corners=False).to(pos_embed.dtype)
+        grid.float(), size=tuple(grid_size), mode=mode,
+        align_corners=False, antialias=antialias).to(pos_embed.dtype)
     grid = grid.permute(0, 2, 3, 1).reshape(1, -1, dim)
     return torch.cat([prefix, grid], dim=1)

@@ -37,6 +37,10 @@ class DepthSiLogLoss(nn.Module):
             target. Defaults to None.
         max_depth (float, optional): Inclusive upper validity bound on the
             target. Defaults to None.
+        pool (str): ``'image'`` (Eigen's per-image loss, averaged) or
+            ``'batch'``: one loss over the valid pixels of the whole batch,
+            as Depth Anything V2's ``SiLogLoss`` (and BTS, AdaBins).
+            Defaults to 'image'.
         loss_weight (float): Weight of the loss. Defaults to 1.0.
         loss_name (str): Name of the loss item; it must start with
             ``loss_`` to be back-propagated. Defaults to 'loss_silog'.
@@ -49,6 +53,7 @@ class DepthSiLogLoss(nn.Module):
                  min_pred: float = 1e-6,
                  min_depth: Optional[float] = None,
                  max_depth: Optional[float] = None,
+                 pool: str = 'image',
                  loss_weight: float = 1.0,
                  loss_name: str = 'loss_silog') -> None:
         super().__init__()
@@ -57,6 +62,9 @@ class DepthSiLogLoss(nn.Module):
             raise ValueError(f'lambd must be in [0, 1], got {lambd}')
         if min_pred <= 0:
             raise ValueError(f'min_pred must be positive, got {min_pred}')
+        if pool not in ('image', 'batch'):
+            raise ValueError(f"pool must be 'image' or 'batch', got {pool!r}")
+        self.pool = pool
         self.lambd = lambd
         self.sqrt = sqrt
         self.eps = eps
@@ -90,6 +98,8 @@ class DepthSiLogLoss(nn.Module):
             mask,
             torch.log(pred.clamp(min=self.min_pred)) -
             torch.log(torch.where(mask, target, 1.0)), 0.0)
+        if self.pool == 'batch':  # the whole batch as one image
+            log_diff, mask = log_diff.reshape(1, -1), mask.reshape(1, -1)
         count = mask.flatten(1).sum(1)
         norm = count.to(log_diff.dtype).clamp(min=1)
         mean = log_diff.flatten(1).sum(1) / norm

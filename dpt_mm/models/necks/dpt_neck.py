@@ -43,6 +43,10 @@ class DPTNeck(BaseModule):
         fusion_bias (bool, optional): Residual-unit conv bias; default: bias
             iff no norm (the originals' rule).
         align_corners (bool): Of the fusion upsampling.
+        upsample_to_lateral (bool): Each fusion block but the finest
+            upsamples to the next finer level's map size instead of ×2
+            (Depth Anything; the same maps wherever ×2 fits, and no lateral
+            resizing when a grid is odd).
         with_cp (bool): Gradient checkpointing of each level's reassemble
             and fusion block in training: at high resolution the neck, not
             the transformer, holds most activations. The finest block also
@@ -67,6 +71,7 @@ class DPTNeck(BaseModule):
                  fusion_norm_cfg: OptConfigType = None,
                  fusion_bias: Optional[bool] = None,
                  align_corners: bool = True,
+                 upsample_to_lateral: bool = False,
                  with_cp: bool = False,
                  init_cfg: OptMultiConfig = None) -> None:
         # reassemble_channels=256 would fail as "int has no len()".
@@ -91,6 +96,7 @@ class DPTNeck(BaseModule):
         self.num_levels = num_levels
         self.with_cp = with_cp
         self.channels = channels
+        self.upsample_to_lateral = upsample_to_lateral
         self.reassemble_blocks = nn.ModuleList([
             nn.Identity() if i in passthrough else ReassembleBlock(
                 in_channels[i], reassemble_channels[i], resample_factors[i],
@@ -122,15 +128,24 @@ class DPTNeck(BaseModule):
             for i in range(self.num_levels)
         ]
         fused: List[Tensor] = []
-        x = self._run(self.fusion_blocks[-1], laterals[-1])
+        x = self._run(self.fusion_blocks[-1], laterals[-1], None, False,
+                      self._target_size(laterals, self.num_levels - 1))
         fused.append(x)
         for i in range(self.num_levels - 2, -1, -1):
             # The finest block's maps are 4× the next level's: its backward
             # (both units' activations) was the checkpointed step's peak.
             x = self._run(self.fusion_blocks[i], x, laterals[i],
-                          i == 0 and self.with_cp)
+                          i == 0 and self.with_cp,
+                          self._target_size(laterals, i))
             fused.append(x)
         return tuple(reversed(fused))
+
+    def _target_size(self, laterals: List[Tensor],
+                     level: int) -> Optional[Tuple[int, int]]:
+        """Output size of fusion block ``level``; None means ×2."""
+        if not self.upsample_to_lateral or level == 0:
+            return None
+        return tuple(laterals[level - 1].shape[-2:])
 
     def _run(self, fn, *args):
         """Call ``fn``, recomputing it in backward when ``with_cp``."""
