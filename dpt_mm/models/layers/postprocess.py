@@ -10,6 +10,7 @@ import warnings
 from typing import List, Optional, Tuple
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.structures import PixelData
 from torch import Tensor
@@ -19,7 +20,7 @@ from mmseg.utils import OptSampleList, SampleList
 
 __all__ = [
     'NETWORK_MULTIPLE', 'RESIZE_MODES', 'SEG_LOGITS_BYTES_LIMIT',
-    'pad_to_multiple', 'postprocess_depth', 'postprocess_seg',
+    'network_multiple', 'pad_to_multiple', 'postprocess_depth', 'postprocess_seg',
     'resize_argmax'
 ]
 
@@ -31,6 +32,24 @@ NETWORK_MULTIPLE = 32
 SEG_LOGITS_BYTES_LIMIT = 2 * 1024**3
 # Working memory for the class-chunked argmax of huge label maps.
 ARGMAX_CHUNK_BYTES = 256 * 1024**2
+
+
+def network_multiple(segmentor: nn.Module) -> int:
+    """The side multiple a segmentor's network needs at test time.
+
+    The data preprocessor's ``test_cfg.size_divisor`` when it sets one (14
+    for the DINOv2 family, whose necks take any patch grid), else
+    :data:`NETWORK_MULTIPLE` (DPT's 1/32 level).
+
+    Args:
+        segmentor (nn.Module): A model with a ``data_preprocessor``.
+
+    Returns:
+        int: The multiple.
+    """
+    preprocessor = getattr(segmentor, 'data_preprocessor', None)
+    test_cfg = getattr(preprocessor, 'test_cfg', None) or {}
+    return int(test_cfg.get('size_divisor') or NETWORK_MULTIPLE)
 
 
 def pad_to_multiple(inputs: Tensor, metas: List[dict],

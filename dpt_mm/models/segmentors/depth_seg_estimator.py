@@ -8,7 +8,8 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList, add_prefix)
 from ...utils.config import check_model_config
-from ..layers.postprocess import pad_to_multiple, postprocess_depth
+from ..layers.postprocess import (network_multiple, pad_to_multiple,
+                                  postprocess_depth)
 from .dpt_encoder_decoder import DPTEncoderDecoder
 
 __all__ = ['DepthSegEstimator']
@@ -83,7 +84,8 @@ class DepthSegEstimator(DPTEncoderDecoder):
         metas = self._batch_metas(inputs, data_samples)
         if data_samples is None:
             data_samples = [SegDataSample(metainfo=m) for m in metas]
-        inputs, metas = pad_to_multiple(inputs, metas)
+        inputs, metas = pad_to_multiple(inputs, metas,
+                                        network_multiple(self))
         x = self.extract_feat(inputs)
         seg_logits = self.decode_head.predict(x, metas, self.test_cfg)
         depth = self.depth_head.predict(x, metas, self.test_cfg)

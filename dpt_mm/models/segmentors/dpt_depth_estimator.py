@@ -11,7 +11,8 @@ from mmseg.models.segmentors import DepthEstimator
 from mmseg.registry import MODELS
 from mmseg.utils import OptSampleList, SampleList
 from ...utils.config import check_model_config
-from ..layers.postprocess import (RESIZE_MODES, pad_to_multiple,
+from ..layers.postprocess import (RESIZE_MODES, network_multiple,
+                                  pad_to_multiple,
                                   postprocess_depth)
 
 __all__ = ['DPTDepthEstimator', 'mark_depth_type']
@@ -92,7 +93,8 @@ class DPTDepthEstimator(DepthEstimator):
             return self.slide_inference(inputs, batch_img_metas)
         if mode == 'slide_flip':
             return self.slide_flip_inference(inputs, batch_img_metas)
-        inputs, batch_img_metas = pad_to_multiple(inputs, batch_img_metas)
+        inputs, batch_img_metas = pad_to_multiple(
+            inputs, batch_img_metas, network_multiple(self))
         return self.whole_inference(inputs, batch_img_metas)
 
     def postprocess_result(self,

@@ -7,7 +7,8 @@ from torch import Tensor
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.utils import OptSampleList, SampleList
-from ..layers.postprocess import pad_to_multiple, postprocess_seg
+from ..layers.postprocess import (network_multiple, pad_to_multiple,
+                                  postprocess_seg)
 
 __all__ = ['DPTEncoderDecoder']
 
@@ -50,7 +51,8 @@ class DPTEncoderDecoder(EncoderDecoder):
         if mode != 'whole':
             raise ValueError(f"DPTEncoderDecoder: test_cfg.mode must be "
                              f"'whole' or 'slide', got {mode!r}")
-        inputs, batch_img_metas = pad_to_multiple(inputs, batch_img_metas)
+        inputs, batch_img_metas = pad_to_multiple(
+            inputs, batch_img_metas, network_multiple(self))
         return self.whole_inference(inputs, batch_img_metas)
 
     def postprocess_result(self,
