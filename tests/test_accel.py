@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
+from mmengine.structures import PixelData
 
 import dpt_mm  # noqa: F401,I001  registers; shim before any mmseg import
 from dpt_mm import accel
@@ -378,8 +379,8 @@ def tiny_model(path: str) -> nn.Module:
 
 def train_step(model: nn.Module, x: torch.Tensor) -> tuple:
     """Outputs and every parameter's gradient of one training step: the
-    segmentation loss (both heads, the chunked loss included) or the
-    depth prediction."""
+    segmentation (and joint depth) losses of every head, the chunked loss
+    included, or the depth prediction."""
     model.train()
     model.zero_grad()
     torch.manual_seed(1)  # dropout, drop path
@@ -387,9 +388,13 @@ def train_step(model: nn.Module, x: torch.Tensor) -> tuple:
     if hasattr(model, 'auxiliary_head'):
         samples = seg_samples(x.shape[0], x.shape[-2:],
                               model.decode_head.num_classes)
+        for sample in samples:  # the joint depth + segmentation model
+            sample.gt_depth_map = PixelData(
+                data=torch.rand(1, *x.shape[-2:]) * 5 + 0.5)
         losses = model.loss(x, samples)
         total = sum(v for k, v in losses.items() if 'loss' in k)
-        out = [out] + [v for k, v in sorted(losses.items())]
+        out = list(out if isinstance(out, tuple) else [out]) + [
+            v for k, v in sorted(losses.items())]
     else:
         total = (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum()
         out = [out]

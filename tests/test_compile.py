@@ -4,6 +4,7 @@ import copy
 import glob
 import os.path as osp
 import re
+from typing import Tuple
 
 import pytest
 import torch
@@ -16,7 +17,8 @@ from dpt_mm.accel import accelerate
 from mmseg.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TOYS = ['configs/toy/dpt_toy_depth.py', 'configs/toy/dpt_toy_seg.py']
+TOYS = sorted(osp.relpath(p, ROOT) for p in glob.glob(
+    osp.join(ROOT, 'configs', 'toy', '*.py')))
 SIZE = (96, 128)  # the toy configs' crop
 
 # AOTAutograd without code generation: traces forward and backward.
@@ -30,8 +32,13 @@ class TensorMode(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x, mode='tensor')
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        out = self.model(x, mode='tensor')  # a pair for depth + seg
+        return out if isinstance(out, tuple) else (out, )
+
+
+def objective(outputs: Tuple[torch.Tensor, ...]) -> torch.Tensor:
+    return sum(out.float().square().mean() for out in outputs)
 
 
 def toy(path: str) -> nn.Module:
@@ -65,13 +72,14 @@ def test_compile_has_no_graph_break_forward_and_backward(path):
         return aot_eager(gm, example_inputs)
 
     torch._dynamo.reset()
-    out = torch.compile(model, backend=backend, fullgraph=True)(x)
-    out.float().square().mean().backward()
+    outs = torch.compile(model, backend=backend, fullgraph=True)(x)
+    objective(outs).backward()
     torch._dynamo.reset()
     assert len(graphs) == 1
-    ref = eager(x)
-    ref.float().square().mean().backward()
-    assert torch.allclose(out, ref, rtol=1e-4, atol=1e-5)
+    refs = eager(x)
+    objective(refs).backward()
+    for out, ref in zip(outs, refs):
+        assert torch.allclose(out, ref, rtol=1e-4, atol=1e-5)
     grads = 0
     for (name, p), q in zip(model.named_parameters(), eager.parameters()):
         # The auxiliary head is a training-loss branch, not in mode='tensor'.
@@ -80,9 +88,12 @@ def test_compile_has_no_graph_break_forward_and_backward(path):
             grads += 1
             assert torch.allclose(p.grad, q.grad, rtol=1e-3,
                                   atol=1e-6), name
-    assert grads == len(list(model.model.backbone.parameters())) + len(
-        list(model.model.neck.parameters())) + len(
-            list(model.model.decode_head.parameters()))
+    heads = [getattr(model.model, name) for name in ('decode_head',
+                                                     'depth_head')
+             if hasattr(model.model, name)]
+    assert grads == sum(
+        len(list(part.parameters()))
+        for part in [model.model.backbone, model.model.neck, *heads])
 
 
 @pytest.mark.parametrize('path', TOYS)
@@ -95,8 +106,8 @@ def test_strict_torch_export(path):
            if node.op == 'call_function'}
     assert not any('convolution_backward' in op for op in ops)
     with torch.no_grad():
-        assert torch.allclose(exported.module()(x), model(x), rtol=1e-4,
-                              atol=1e-5)
+        for out, ref in zip(exported.module()(x), model(x)):
+            assert torch.allclose(out, ref, rtol=1e-4, atol=1e-5)
 
 
 def test_model_code_is_plain_pytorch():
