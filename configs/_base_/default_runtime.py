@@ -11,6 +11,9 @@ visualizer = dict(
     type='DPTLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(by_epoch=False)
 log_level = 'INFO'
+# dpt_mm.accel's CPU kernels: 'auto' (those measured faster on this machine,
+# cached per machine), 'on' or 'off'; tools take --accel to override.
+accel = 'auto'
 # DPTRunner loads load_from, --resume and test checkpoints strictly (a
 # checkpoint that does not fit is refused, naming the keys) and locks the
 # work dir against a second training run. load_from_partial=True loads only

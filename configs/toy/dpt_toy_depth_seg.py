@@ -1,5 +1,5 @@
 # Joint depth + segmentation: one small DPT backbone and neck feeding a
-# segmentation head (DPTSegHead + DPTFCNHead auxiliary) and a metric depth
+# segmentation head (DPTSegHead + FCNHead auxiliary) and a metric depth
 # head (DPTDepthHead), DepthSegEstimator, trained on the toy scenes written
 # with both labels by tools/misc/make_toy_data.py (layout depth_seg). Test
 # reports mIoU and the depth errors; tools/infer.py writes both pictures.

@@ -9,7 +9,7 @@ summarised by medians after warm-up:
   init from ``DPTConfig``, eval, ``no_grad``) with the same weights, converted
   by :mod:`dpt_mm.converters`; the outputs must agree within 1e-4 relative
   or the run stops. Also dpt_mm's opt-in fast path
-  (:func:`dpt_mm.utils.fast_path.optimize_for_inference`, float32, parity
+  (:func:`dpt_mm.accel.optimize_for_inference`, float32, parity
   enforced) and, where the CPU has native bf16, its bf16 autocast variant
   (error reported, no parity claim). FLOPs per image are counted with
   ``torch.utils.flop_counter`` and the achieved FLOP/s set against a large
@@ -88,7 +88,7 @@ BASELINE_CASE = 'ours_baseline'  # added by --baseline REV
 TRAIN_LABELS = {
     'ours': 'dpt_mm DPT ViT-B seg (BN, aux FCN head)',
     'theirs': "mmseg's DPT ViT-B (VisionTransformer + DPTHead, BN)",
-    'ours_cp': 'dpt_mm, with_cp=True in backbone, neck and both heads',
+    'ours_cp': 'dpt_mm, with_cp=True in backbone, neck and decode head',
     'ours_noaux': 'dpt_mm without the aux head (like mmseg)',
 }
 # --allocator: the shared library each name preloads (None: the C
@@ -344,7 +344,8 @@ def build_inference_pair(variant: str, device: torch.device):
 def bench_inference(variant: str, batch: int, size: int, args,
                     device: torch.device, log) -> Dict[str, Any]:
     """Transformers eager vs dpt_mm eager vs dpt_mm fast path (+ bf16)."""
-    from dpt_mm.utils.fast_path import bf16_supported, optimize_for_inference
+    from dpt_mm.accel import optimize_for_inference
+    from dpt_mm.utils import bf16_supported
 
     hf_model, mm_model = build_inference_pair(variant, device)
     gen = torch.Generator().manual_seed(1)
@@ -518,8 +519,7 @@ def train_model_config(case: str, tiny: bool,
     if case == 'ours_cp':
         cfg['backbone']['with_cp'] = True
         cfg['neck']['with_cp'] = True
-        cfg['decode_head']['with_cp'] = True
-        cfg['auxiliary_head']['with_cp'] = True
+        cfg['decode_head']['with_cp'] = True  # mmseg's FCNHead has none
     if case == 'ours_noaux':
         cfg['auxiliary_head'] = None
     return cfg
