@@ -28,7 +28,8 @@ __all__ = [
     'REPO_ROOT', 'PARITY_RTOL', 'PROTOCOL_PREFIX', 'median', 'ratio', 'fmt',
     'rel_err', 'sync', 'timed', 'time_interleaved', 'summarise',
     'count_flops', 'profile_top_ops', 'release_memory', 'machine_info',
-    'cpu_description', 'bf16_native', 'step_peak_bytes', 'rss_mb',
+    'cpu_description', 'bf16_native', 'step_peak_bytes', 'held_bytes',
+    'rss_mb',
     'peak_rss_mb',
     'find_allocator', 'loaded_allocator', 'accel_module', 'apply_accel',
     'jsonable', 'send', 'serve', 'import_dpt_mm_from', 'Worker',
@@ -245,6 +246,19 @@ def step_peak_bytes(fn: Callable[[], Any], device: torch.device) -> int:
         live += event.nbytes()
         peak = max(peak, live)
     return peak
+
+
+def held_bytes(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               tensors: Sequence[torch.Tensor], device: torch.device) -> int:
+    """Bytes that live between training steps on ``device``: parameters,
+    buffers, optimiser state and ``tensors`` (the batch), each storage once.
+    """
+    held = [*model.parameters(), *model.buffers(), *tensors]
+    held += [v for state in optimizer.state.values() for v in state.values()
+             if isinstance(v, torch.Tensor)]
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes()
+                for t in held if t.device.type == device.type}
+    return sum(storages.values())
 
 
 def rss_mb() -> float:

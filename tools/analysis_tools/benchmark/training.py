@@ -19,7 +19,7 @@ and seed in every case.
 """
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple, Union
 
 import torch
 
@@ -27,7 +27,8 @@ from . import harness
 from .harness import REPO_ROOT, median
 
 __all__ = ['TRAIN_CASES', 'BASELINE_CASE', 'TRAIN_LABELS',
-           'train_model_config', 'train_worker', 'bench_training']
+           'replace_syncbn', 'seg_batch', 'train_model_config',
+           'train_worker', 'bench_training']
 
 TRAIN_CASES = ('ours', 'theirs', 'ours_cp', 'ours_noaux')
 BASELINE_CASE = 'ours_baseline'  # added by --baseline REV
@@ -42,12 +43,13 @@ MMSEG_DPT_CONFIG = '.mim/configs/dpt/dpt_vit-b16_8xb2-160k_ade20k-512x512.py'
 NUM_CLASSES = 150
 
 
-def _replace_syncbn(cfg: Any) -> Any:
+def replace_syncbn(cfg: Any) -> Any:
+    """``cfg`` with every ``SyncBN`` norm type as ``BN`` (one process)."""
     if isinstance(cfg, dict):
         return {k: ('BN' if k == 'type' and v == 'SyncBN' else
-                    _replace_syncbn(v)) for k, v in cfg.items()}
+                    replace_syncbn(v)) for k, v in cfg.items()}
     if isinstance(cfg, (list, tuple)):
-        return type(cfg)(_replace_syncbn(v) for v in cfg)
+        return type(cfg)(replace_syncbn(v) for v in cfg)
     return cfg
 
 
@@ -70,7 +72,7 @@ def train_model_config(case: str, tiny: bool,
         import mmseg
         cfg = Config.fromfile(
             str(Path(mmseg.__file__).parent / MMSEG_DPT_CONFIG)).model
-        cfg = _replace_syncbn(cfg.to_dict())
+        cfg = replace_syncbn(cfg.to_dict())
         cfg['pretrained'] = None
         if tiny:
             # mmseg's DPTHead insists on four backbone outputs and its ViT
@@ -82,7 +84,7 @@ def train_model_config(case: str, tiny: bool,
                 post_process_channels=[16, 32, 32, 32])
         return cfg
     cfg = Config.fromfile(str(root / OURS_SEG_CONFIG)).model
-    cfg = _replace_syncbn(cfg.to_dict())
+    cfg = replace_syncbn(cfg.to_dict())
     if tiny:
         cfg['backbone'].update(img_size=64, embed_dims=32, num_layers=2,
                                num_heads=2, out_indices=(0, 1))
@@ -98,21 +100,38 @@ def train_model_config(case: str, tiny: bool,
     return cfg
 
 
-def _seg_batch(batch: int, size: int, device: torch.device):
+def seg_batch(batch: int, size: Union[int, Tuple[int, int]],
+              device: torch.device, num_classes: int = NUM_CLASSES,
+              seed: int = 0) -> Tuple[torch.Tensor, list]:
+    """Random images and segmentation labels (a fixed seed: every case and
+    process gets the same batch).
+
+    Args:
+        batch (int): Images.
+        size (int | tuple[int, int]): Side, or (H, W).
+        device (torch.device): Where the tensors go.
+        num_classes (int): Labels are drawn from [0, num_classes).
+        seed (int): Generator seed.
+
+    Returns:
+        tuple: ``inputs`` (B×3×H×W) and a list of ``SegDataSample`` with
+        ``gt_sem_seg``.
+    """
     from mmengine.structures import PixelData
 
     from mmseg.structures import SegDataSample
 
-    gen = torch.Generator().manual_seed(0)
-    inputs = torch.randn(batch, 3, size, size, generator=gen).to(device)
+    height, width = (size, size) if isinstance(size, int) else size
+    gen = torch.Generator().manual_seed(seed)
+    inputs = torch.randn(batch, 3, height, width, generator=gen).to(device)
     samples = []
     for _ in range(batch):
         sample = SegDataSample()
         sample.gt_sem_seg = PixelData(data=torch.randint(
-            0, NUM_CLASSES, (1, size, size), generator=gen).to(device))
-        sample.set_metainfo(dict(img_shape=(size, size),
-                                 ori_shape=(size, size),
-                                 pad_shape=(size, size)))
+            0, num_classes, (1, height, width), generator=gen).to(device))
+        sample.set_metainfo(dict(img_shape=(height, width),
+                                 ori_shape=(height, width),
+                                 pad_shape=(height, width)))
         samples.append(sample)
     return inputs, samples
 
@@ -138,7 +157,7 @@ def train_worker(spec: Dict[str, Any]) -> None:
         raise RuntimeError(f"allocator {spec['allocator_lib']} was preloaded "
                            'but is not mapped into the worker')
     base_rss = harness.peak_rss_mb()
-    inputs, samples = _seg_batch(spec['batch'], spec['size'], device)
+    inputs, samples = seg_batch(spec['batch'], spec['size'], device)
 
     torch.manual_seed(0)
     case = spec.get('model_case', spec['case'])
@@ -166,18 +185,6 @@ def train_worker(spec: Dict[str, Any]) -> None:
         optimizer.zero_grad(set_to_none=True)
         return float(loss.item())
 
-    def held_bytes() -> int:
-        # What lives between steps: parameters, buffers, optimiser state,
-        # the batch (each storage once).
-        tensors = [*model.parameters(), *model.buffers(), inputs,
-                   *(s.gt_sem_seg.data for s in samples)]
-        tensors += [v for state in optimizer.state.values()
-                    for v in state.values() if isinstance(v, torch.Tensor)]
-        storages = {
-            t.untyped_storage().data_ptr(): t.untyped_storage().nbytes()
-            for t in tensors if t.device.type == device.type}
-        return sum(storages.values())
-
     # Peaks as of the last timed step: the profiled steps of `memory` and
     # `profile` hold the profiler's event buffers too (measured: +95 MiB of
     # peak RSS for the checkpointed ViT-B step, +26 MiB for the plain one),
@@ -196,7 +203,9 @@ def train_worker(spec: Dict[str, Any]) -> None:
         return dict(time_s=seconds, loss=loss)
 
     def memory() -> Dict[str, Any]:
-        held = held_bytes()
+        held = harness.held_bytes(model, optimizer,
+                                  [inputs, *(s.gt_sem_seg.data
+                                             for s in samples)], device)
         peak = held + harness.step_peak_bytes(step, device)
         return dict(held_mb=held / 2**20, alloc_peak_mb=peak / 2**20)
 
