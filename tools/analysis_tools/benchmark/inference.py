@@ -161,6 +161,7 @@ def bench_inference(variant: str, batch: int, size: int, args,
 
     result: Dict[str, Any] = dict(model=variant, name=MODEL_NAMES[variant],
                                   batch=batch, size=size, skipped={})
+    forced = copy.deepcopy(mm_model)  # the plain model, for accel 'on'
     result['accel'] = apply_accel(mm_model, args.accel)
     with torch.no_grad():
         ref = run_hf()
@@ -171,7 +172,6 @@ def bench_inference(variant: str, batch: int, size: int, args,
     fns: Dict[str, Callable[[], Any]] = dict(hf=run_hf, ours=run_ours)
 
     if result['accel']['available']:
-        forced = copy.deepcopy(mm_model)
         result['accel_on'] = apply_accel(forced, 'on')
         with torch.no_grad():
             result['accel_rel_err'] = rel_err(run_ours(forced), ref)
@@ -180,6 +180,7 @@ def bench_inference(variant: str, batch: int, size: int, args,
         fns['accel'] = lambda: run_ours(forced)
     else:
         result['skipped']['accel'] = result['accel']['reason']
+        del forced
 
     if args.compile:
         compiled = torch.compile(copy.deepcopy(mm_model))

@@ -22,6 +22,12 @@ def _machine_line(meta: Dict[str, Any]) -> str:
         line += f" ({meta['gpu']})"
     if meta.get('commit'):
         line += f", commit {meta['commit'][:12]}"
+    decision = meta.get('accel_decision')
+    if decision:
+        # What accel 'auto' chose on this machine, kernel by kernel.
+        chosen = ', '.join(f"{k} {'on' if v else 'off'}"
+                           for k, v in decision.get('kernels', {}).items())
+        line += f'; accel auto: {chosen or "nothing to choose"}'
     return line + ('; medians; ratio = median of per-repeat ratios '
                    '(case / reference), below 1 is faster')
 
