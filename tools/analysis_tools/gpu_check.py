@@ -41,7 +41,9 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from datetime import timedelta
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -343,6 +345,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _tail(log, lines: int = 3) -> str:
+    log.seek(0)
+    return ' '.join(log.read().strip().splitlines()[-lines:])
+
+
 def check_ddp(ctx: Context) -> Result:
     """Two processes, one DDP step; the comparison runs in rank 0."""
     name = 'ddp'
@@ -356,28 +363,44 @@ def check_ddp(ctx: Context) -> Result:
                     else ')'))
     spec = dict(world=2, port=_free_port(), sync_bn=sync_bn,
                 config=ctx.args.config, size=list(ctx.size),
-                batch=ctx.batch)
+                batch=ctx.batch, timeout=ctx.args.ddp_timeout)
     # One thread each: two ranks share the CPU.
     env = dict(os.environ, OMP_NUM_THREADS='1')
+    logs = [tempfile.TemporaryFile(mode='w+') for _ in range(spec['world'])]
     procs = [subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), '--ddp-worker',
-         json.dumps(dict(spec, rank=rank))], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env=env, cwd=str(REPO_ROOT))
-        for rank in range(spec['world'])]
-    outputs = []
-    for rank, proc in enumerate(procs):
-        try:
-            out, err = proc.communicate(timeout=ctx.args.ddp_timeout)
-        except subprocess.TimeoutExpired:
-            for other in procs:
-                other.kill()
-            raise CheckFailed(f'rank {rank} did not finish within '
-                              f'{ctx.args.ddp_timeout} s')
-        if proc.returncode:
-            raise CheckFailed(f'rank {rank} exited {proc.returncode}: '
-                              + ' '.join(err.strip().splitlines()[-3:]))
-        outputs.append(out)
-    reply = [line for line in outputs[0].splitlines()
+         json.dumps(dict(spec, rank=rank))], stdout=log,
+        stderr=subprocess.STDOUT, text=True, env=env, cwd=str(REPO_ROOT))
+        for rank, log in enumerate(logs)]
+    try:
+        # A rank that dies leaves the other waiting in a collective: stop
+        # at the first failure instead of at the timeout.
+        deadline = time.monotonic() + ctx.args.ddp_timeout
+        while any(p.poll() is None for p in procs):
+            bad = [r for r, p in enumerate(procs) if p.poll()]
+            if bad:
+                raise CheckFailed(f'rank {bad[0]} exited '
+                                  f'{procs[bad[0]].returncode}: '
+                                  + _tail(logs[bad[0]]))
+            if time.monotonic() > deadline:
+                raise CheckFailed(f'the ranks did not finish within '
+                                  f'{ctx.args.ddp_timeout} s')
+            time.sleep(0.2)
+        bad = [r for r, p in enumerate(procs) if p.returncode]
+        if bad:
+            raise CheckFailed(f'rank {bad[0]} exited '
+                              f'{procs[bad[0]].returncode}: '
+                              + _tail(logs[bad[0]]))
+        logs[0].seek(0)
+        rank0_output = logs[0].read()
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for log in logs:
+            log.close()
+    reply = [line for line in rank0_output.splitlines()
              if line.startswith(DDP_PREFIX)]
     if not reply:
         raise CheckFailed('rank 0 wrote no result')
@@ -404,7 +427,8 @@ def ddp_worker(spec: Dict[str, Any]) -> None:
         device = torch.device('cpu')
     dist.init_process_group('nccl' if spec['sync_bn'] else 'gloo',
                             init_method=f"tcp://127.0.0.1:{spec['port']}",
-                            rank=rank, world_size=world)
+                            rank=rank, world_size=world,
+                            timeout=timedelta(seconds=spec['timeout']))
     try:
         cfg = load_model_config(spec['config'], sync_bn=spec['sync_bn'])
         for head in HEADS:
@@ -654,15 +678,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         int: 1 if any check failed, else 0.
     """
     args = parse_args(argv)
+    # float32 comparisons in float32, not TF32 (no effect on CPU).
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
     if args.ddp_worker is not None:
         ddp_worker(json.loads(args.ddp_worker))
         return 0
     device = torch.device(('cuda' if torch.cuda.is_available() else 'cpu')
                           if args.device == 'auto' else args.device)
-    if device.type == 'cuda':
-        # float32 comparisons in float32, not TF32.
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
     ctx = Context(device, load_model_config(args.config),
                   config_input_size(args.config), args.batch, args)
     meta = harness.machine_info(device)
