@@ -24,7 +24,7 @@ computations would mean nothing.
 import copy
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -128,6 +128,55 @@ def _onednn_gemm_fn(size: int, calls: int = 4):
             F.conv2d(image, w)
 
     return run, 2.0 * size**3 * calls
+
+
+def _flop_rates(stats: Dict[str, Any], flops: Dict[str, Any],
+                hf_flops: Dict[str, Any], batch: int, mm_flops: float,
+                onednn_flops: Optional[float]) -> Dict[str, Any]:
+    """FLOPs per image and each case's FLOP/s against the GEMM ceilings
+    timed in the same rounds (fractions per round, then the median).
+
+    Args:
+        stats (dict): :func:`harness.summarise` of the round times.
+        flops (dict): :func:`harness.count_flops` of dpt_mm's forward.
+        hf_flops (dict): The same for Transformers'.
+        batch (int): Images per forward.
+        mm_flops (float): FLOPs of one ``matmul`` unit.
+        onednn_flops (float, optional): FLOPs of one ``matmul_onednn`` unit.
+
+    Returns:
+        dict: ``flops_per_image``, ``flops_by_op``, ``hf_flops_per_image``,
+        the ceilings and ``achieved`` per case.
+    """
+    def per_s(flop_count: float, case: str) -> List[float]:
+        return [flop_count / (t / 1e3) for t in stats[case]['samples_ms']]
+
+    out: Dict[str, Any] = dict(
+        flops_per_image=flops['total'] / batch,
+        flops_by_op={k: v / batch for k, v in flops['by_op'].items()},
+        hf_flops_per_image=hf_flops['total'] / batch)
+    ceiling = best = per_s(mm_flops, 'matmul')
+    out['matmul_ceiling_flops'] = median(ceiling)
+    if onednn_flops is not None:
+        onednn = per_s(onednn_flops, 'matmul_onednn')
+        out['onednn_ceiling_flops'] = median(onednn)
+        best = [max(a, b) for a, b in zip(ceiling, onednn)]
+    out['best_ceiling_flops'] = median(best)
+    out['achieved'] = {}
+    for name in stats:
+        if name.startswith('matmul') or name == 'baseline':
+            continue
+        # Each model's own count: dpt_mm computes the same function with
+        # fewer FLOPs (fusion out_conv before the upsample, split readout).
+        samples = per_s(hf_flops['total'] if name == 'hf' else
+                        flops['total'], name)
+        out['achieved'][name] = dict(
+            flops_per_s=median(samples),
+            ceiling_fraction=median([a / c
+                                     for a, c in zip(samples, ceiling)]),
+            best_ceiling_fraction=median([a / c
+                                          for a, c in zip(samples, best)]))
+    return out
 
 
 def bench_inference(variant: str, batch: int, size: int, args,
@@ -243,39 +292,9 @@ def bench_inference(variant: str, batch: int, size: int, args,
                                                 times['baseline'])])
             for case in ('ours', 'accel') if case in times}
 
-    flops = harness.count_flops(run_ours)
-    hf_flops = harness.count_flops(run_hf)
-    result['flops_per_image'] = flops['total'] / batch
-    result['flops_by_op'] = {k: v / batch for k, v in flops['by_op'].items()}
-    result['hf_flops_per_image'] = hf_flops['total'] / batch
-
-    def per_s(flop_count: float, case: str):
-        return [flop_count / (t / 1e3) for t in stats[case]['samples_ms']]
-
-    ceiling = per_s(mm_flops, 'matmul')
-    best = ceiling
-    result['matmul_ceiling_flops'] = median(ceiling)
-    if onednn_flops is not None:
-        onednn = per_s(onednn_flops, 'matmul_onednn')
-        result['onednn_ceiling_flops'] = median(onednn)
-        best = [max(a, b) for a, b in zip(ceiling, onednn)]
-    result['best_ceiling_flops'] = median(best)
-    achieved = {}
-    for name in stats:
-        if name.startswith('matmul') or name == 'baseline':
-            continue
-        # Each model's own count: dpt_mm computes the same function with
-        # fewer FLOPs (fusion out_conv before the upsample, split readout).
-        samples = per_s(hf_flops['total'] if name == 'hf' else
-                        flops['total'], name)
-        # Fractions per round (against the GEMMs of the same round).
-        achieved[name] = dict(
-            flops_per_s=median(samples),
-            ceiling_fraction=median([a / c
-                                     for a, c in zip(samples, ceiling)]),
-            best_ceiling_fraction=median([a / c
-                                          for a, c in zip(samples, best)]))
-    result['achieved'] = achieved
+    result.update(_flop_rates(stats, harness.count_flops(run_ours),
+                              harness.count_flops(run_hf), batch, mm_flops,
+                              onednn_flops))
 
     if args.profile and batch == min(args.batch_sizes):
         with torch.no_grad():
