@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from dpt_mm.utils.fast_path import (fold_conv_bn, fuse_conv_norms,
-                                    linears_to_onednn, optimize_for_inference)
+from dpt_mm.accel import (fold_conv_bn, fuse_conv_norms,
+                          optimize_for_inference)
 from mmengine.config import ConfigDict
 from mmseg.registry import MODELS
 from toy_utils import (BENCH, HYBRID_NECK, TINY_HYBRID, TINY_NECK,
@@ -354,29 +354,6 @@ def test_fold_conv_bn_without_and_with_bias():
             ref = bn(conv(x))
             fold_conv_bn(conv, bn)
             assert rel_err(conv(x), ref) <= 1e-5
-
-
-@pytest.mark.skipif(not torch.backends.mkldnn.is_available(),
-                    reason='oneDNN not built in')
-def test_linears_to_onednn_same_function_same_keys():
-    torch.manual_seed(0)
-    lin = torch.nn.Linear(24, 40)
-    ref_lin = copy.deepcopy(lin)
-    keys = set(lin.state_dict())
-    assert linears_to_onednn(lin) == 1
-    assert set(lin.state_dict()) == keys  # the 1×1 view is not persistent
-    for x in (torch.randn(7, 24), torch.randn(2, 5, 24),
-              torch.randn(5, 2, 24).transpose(0, 1),  # non-contiguous
-              torch.randn(1, 24)):
-        with torch.no_grad():
-            assert rel_err(lin(x), ref_lin(x)) <= 1e-5
-            assert lin(x).shape == ref_lin(x).shape
-    # The view shares the parameter: loading new weights reaches it.
-    with torch.no_grad():
-        lin.weight.mul_(2)
-        ref_lin.weight.mul_(2)
-        x = torch.randn(3, 24)
-        assert rel_err(lin(x), ref_lin(x)) <= 1e-5
 
 
 def test_fuse_conv_norms_refuses_training_mode():

@@ -17,8 +17,6 @@ from mmseg.structures import SegDataSample
 # The modules (the package attributes of these names are functions).
 rce_module = importlib.import_module(
     'dpt_mm.models.losses.resize_cross_entropy')
-checkpoint_module = importlib.import_module(
-    'dpt_mm.models.layers.checkpoint')
 TOL = 1e-5  # relative, float32
 
 
@@ -112,17 +110,12 @@ def test_all_ignored_batch_is_zero_like_mmseg(avg_non_ignore):
 
 
 @pytest.mark.parametrize('low,high', [((8, 8), (16, 16)), ((8, 8), (8, 8))])
-def test_channels_last_logits_get_a_channels_last_gradient(low, high):
-    """A oneDNN conv hands over channels-last logits; a gradient in another
-    layout would be copied back by the conv's backward."""
+def test_channels_last_logits(low, high):
+    """A conv hands over channels-last logits."""
     logits, label = random_case(2, 5, low, high)
     logits = logits.contiguous(memory_format=torch.channels_last)
     errors = compare(logits, label, align_corners=True, chunk_rows=3)
     assert max(errors) <= TOL, errors
-    leaf = logits.detach().requires_grad_()
-    loss, _ = resize_cross_entropy(leaf, label, align_corners=True)
-    grad, = torch.autograd.grad(loss, leaf)
-    assert grad.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_default_bands_by_memory(monkeypatch):
@@ -130,16 +123,17 @@ def test_default_bands_by_memory(monkeypatch):
     logits, label = random_case(2, 6, (7, 9), (25, 33))
     monkeypatch.setattr(rce_module, 'CHUNK_BYTES', 3 * 2 * 6 * 33 * 4)
     seen = []
-    apply = rce_module._ResizeCrossEntropy.apply
+    band = rce_module._band
 
-    def spy(logits, label, weight, plan):
-        seen.append(plan.bands)
-        return apply(logits, label, weight, plan)
+    def spy(label, *args):
+        seen.append(label.shape[1])
+        return band(label, *args)
 
-    monkeypatch.setattr(rce_module._ResizeCrossEntropy, 'apply', spy)
+    monkeypatch.setattr(rce_module, '_band', spy)
     diffs = compare(logits, label, False)
     assert max(diffs) <= TOL, diffs
-    assert seen[0][:2] == [(0, 3), (3, 6)] and seen[0][-1] == (24, 25)
+    # Forward: 9 bands (8 of 3 rows, 1 of 1); backward recomputes each.
+    assert seen[:9] == [3] * 8 + [1] and len(seen) == 18
 
 
 @pytest.mark.parametrize('align_corners', [True, False])
@@ -158,20 +152,59 @@ def test_gradcheck_float64(align_corners):
 
 @pytest.mark.parametrize('align_corners', [True, False])
 def test_bfloat16_logits_like_mmseg_under_autocast(align_corners):
+    """Under CPU autocast mmseg's resize stays in bfloat16 (CUDA's would run
+    in float32) and its cross-entropy runs in float32: the chunked loss
+    gives the same dtypes and, up to resized logits one bfloat16 step
+    apart (rare: the float32 lerp before rounding differs from ATen's by
+    an ulp at most), the same numbers."""
     logits, label = random_case(2, 5, (8, 8), (24, 20))
     logits = logits.bfloat16().requires_grad_()
-    loss, acc = resize_cross_entropy(logits, label,
-                                     align_corners=align_corners)
-    grad, = torch.autograd.grad(loss, logits)
     with torch.autocast('cpu', dtype=torch.bfloat16):
+        loss, acc = resize_cross_entropy(logits, label,
+                                         align_corners=align_corners,
+                                         chunk_rows=5)
         ref_loss, ref_acc = reference(logits, label, align_corners)
+    grad, = torch.autograd.grad(loss, logits)
     ref_grad, = torch.autograd.grad(ref_loss, logits)
     assert loss.dtype == ref_loss.dtype == torch.float32
     assert grad.dtype == torch.bfloat16
-    # Equal up to resized logits one bfloat16 step apart (rare: the float32
-    # lerp before rounding differs from ATen's by an ulp at most).
     assert rel(loss, ref_loss) <= 1e-4 and rel(acc, ref_acc) <= 1e-3
     assert rel(grad, ref_grad) <= 1e-2
+
+
+@pytest.mark.parametrize('align_corners', [True, False])
+def test_float32_logits_under_autocast_like_mmseg(align_corners):
+    """float32 logits under CPU autocast: mmseg's resize and cross-entropy
+    stay float32; so do ours (the band GEMM is not autocast to bfloat16)."""
+    logits, label = random_case(2, 5, (8, 8), (24, 20))
+    logits.requires_grad_()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        loss, acc = resize_cross_entropy(logits, label,
+                                         align_corners=align_corners,
+                                         chunk_rows=5)
+        ref_loss, ref_acc = reference(logits, label, align_corners)
+    grad, = torch.autograd.grad(loss, logits)
+    ref_grad, = torch.autograd.grad(ref_loss, logits)
+    assert loss.dtype == ref_loss.dtype == torch.float32
+    assert rel(loss, ref_loss) <= TOL and rel(acc, ref_acc) <= TOL
+    assert rel(grad, ref_grad) <= TOL
+
+
+def test_no_host_sync(monkeypatch):
+    """No .item()/.tolist()/bool() of a tensor in the loss: it never waits
+    for the device."""
+    logits, label = random_case(2, 5, (8, 8), (24, 20))
+    logits.requires_grad_()
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError('host sync')
+
+    for name in ('item', 'tolist', '__bool__'):
+        monkeypatch.setattr(torch.Tensor, name, forbidden)
+    loss, _ = resize_cross_entropy(logits, label, align_corners=False,
+                                   chunk_rows=4, class_weight=[1.] * 5,
+                                   avg_non_ignore=True)
+    loss.backward()
 
 
 @pytest.mark.parametrize('logits,label,error,match', [
@@ -183,10 +216,6 @@ def test_bfloat16_logits_like_mmseg_under_autocast(align_corners):
      ValueError, r'logits \(3, 4, 4\)'),
     (torch.randn(2, 3, 4, 4), torch.zeros(2, 8, 8),
      TypeError, 'label must be torch.long'),
-    (torch.randn(2, 3, 4, 4), torch.full((2, 8, 8), 3),
-     ValueError, r'label values \[3\] are outside \[0, 3\)'),
-    (torch.randn(2, 3, 4, 4), torch.full((2, 8, 8), -1),
-     ValueError, r'label values \[-1\]'),
 ])
 def test_bad_inputs_clear_errors(logits, label, error, match):
     with pytest.raises(error, match=match):
@@ -201,10 +230,6 @@ def test_bad_options_clear_errors():
     with pytest.raises(ValueError, match='chunk_rows'):
         resize_cross_entropy(logits, label, align_corners=False,
                              chunk_rows=0)
-    # mmseg raises IndexError here (class_weight[255]): no loss to match.
-    with pytest.raises(ValueError, match='class_weight by every label'):
-        resize_cross_entropy(logits, label, align_corners=False,
-                             class_weight=[1.0, 2.0, 3.0])
 
 
 # ---------------------------------------------------------------------------
@@ -214,7 +239,7 @@ CLASSES = 6
 SEG_HEAD = dict(type='DPTSegHead', in_channels=8, channels=8,
                 num_classes=CLASSES, norm_cfg=dict(type='BN'),
                 align_corners=False)
-FCN_HEAD = dict(type='DPTFCNHead', in_channels=8, channels=8, in_index=1,
+FCN_HEAD = dict(type='FCNHead', in_channels=8, channels=8, in_index=1,
                 num_convs=1, concat_input=False, num_classes=CLASSES,
                 norm_cfg=dict(type='BN'), align_corners=False,
                 loss_decode=dict(type='CrossEntropyLoss', loss_weight=0.4))
@@ -285,57 +310,38 @@ def test_seg_head_chunked_equals_unfused(monkeypatch, label_size):
     chunked = head_loss(SEG_HEAD, data)
     assert_same_step(chunked, unfused)
     assert list(chunked[1]) == ['loss_ce', 'acc_seg']
-    # Labels at twice the logits: the ×2 (align_corners=True) upsample is
-    # inside the chunked loss; otherwise it resizes the ×2 output.
-    assert calls == [label_size == (16, 24)]
+    assert calls == [False]  # the head's align_corners
 
 
-@pytest.mark.parametrize('cfg,norm,fused', [
-    (SEG_HEAD, 'BN', True), (FCN_HEAD, 'BN', True),
-    (SEG_HEAD, 'GN', False), (FCN_HEAD, 'GN', False)])
-def test_heads_with_cp_same_step_less_saved(monkeypatch, cfg, norm, fused):
+@pytest.mark.parametrize('norm', ['BN', 'GN'])
+def test_seg_head_with_cp_same_step_less_saved(norm):
     """With dropout off the checkpointed step equals the plain one, BN's
-    running statistics included (they move once). Conv→BN→ReLU heads go
-    through checkpoint_conv_classifier, others through
-    torch.utils.checkpoint. (Dropout replay: test_checkpoint_head.py.)"""
+    running statistics included (they move once)."""
     norm_cfg = dict(type='BN') if norm == 'BN' else dict(
         type='GN', num_groups=2)
-    cfg = dict(cfg, dropout_ratio=0.0, norm_cfg=norm_cfg)
+    cfg = dict(SEG_HEAD, dropout_ratio=0.0, norm_cfg=norm_cfg)
     data = samples(2, (16, 24))
     plain = head_loss(cfg, data, seed=3)
-    calls = []
-    checkpoint = torch.utils.checkpoint.checkpoint
-    fused_fn = checkpoint_module.checkpoint_conv_classifier
-
-    def spy(*args, **kwargs):
-        calls.append('torch')
-        return checkpoint(*args, **kwargs)
-
-    def spy_fused(*args, **kwargs):
-        calls.append('fused')
-        return fused_fn(*args, **kwargs)
-
-    monkeypatch.setattr(torch.utils.checkpoint, 'checkpoint', spy)
-    monkeypatch.setattr(checkpoint_module, 'checkpoint_conv_classifier',
-                        spy_fused)
     ckpt = head_loss(dict(cfg, with_cp=True), data, seed=3)
-    assert calls == ['fused' if fused else 'torch']
     assert_same_step(ckpt, plain)
     for (name, a), b in zip(plain[0].named_buffers(), ckpt[0].buffers()):
         assert torch.allclose(a.float(), b.float(), atol=1e-6), name
-
     inputs = neck_outputs()
     saved = {}
     for with_cp in (False, True):
         head = MODELS.build(dict(cfg, with_cp=with_cp)).train()
         saved[with_cp] = saved_bytes(lambda: head.loss(inputs, data, {}))[1]
     assert saved[True] < saved[False], saved
-    # Outside training (or without grad) the heads run plainly.
-    calls.clear()
-    head.eval()
-    with torch.no_grad():
-        head(inputs)
-    assert calls == []
+
+
+def test_seg_head_with_cp_replays_dropout():
+    """Dropout under checkpointing: the recomputation replays the forward's
+    mask (torch.utils.checkpoint restores the RNG state), so the gradient
+    equals the plain step's under the same seed."""
+    cfg = dict(SEG_HEAD, dropout_ratio=0.5)
+    data = samples(2, (16, 24))
+    assert_same_step(head_loss(dict(cfg, with_cp=True), data, seed=5),
+                     head_loss(cfg, data, seed=5))
 
 
 def test_seg_head_label_check_on_both_paths():
@@ -347,26 +353,20 @@ def test_seg_head_label_check_on_both_paths():
             head_loss(SEG_HEAD, data)
 
 
-def test_fcn_head_equals_mmseg_fcn_head(monkeypatch):
-    data = samples(2, (16, 24))
-    plain = head_loss(dict(FCN_HEAD, type='FCNHead'), data)
-    off = head_loss(dict(FCN_HEAD, chunked_loss=False), data)
-    calls = spy_calls(monkeypatch)
-    chunked = head_loss(FCN_HEAD, data)
-    assert calls == [False]  # the head's align_corners
-    assert_same_step(chunked, plain)
-    assert_same_step(off, plain)
-    assert chunked[0].state_dict().keys() == plain[0].state_dict().keys()
-    assert list(chunked[1]) == ['loss_ce', 'acc_seg']
+def test_old_aux_head_name_builds_mmseg_fcn_head():
+    """Configs and checkpoints naming DPTFCNHead still build (FCNHead, the
+    same keys)."""
+    old = MODELS.build(dict(FCN_HEAD, type='DPTFCNHead'))
+    assert type(old) is type(MODELS.build(FCN_HEAD))
 
 
 def test_two_ce_terms_keep_mmseg_keys():
-    cfg = dict(FCN_HEAD, loss_decode=[
+    cfg = dict(SEG_HEAD, loss_decode=[
         dict(type='CrossEntropyLoss', loss_weight=0.4),
         dict(type='CrossEntropyLoss', loss_weight=0.1, avg_non_ignore=True),
         dict(type='CrossEntropyLoss', loss_weight=1.0, loss_name='loss_x')])
     data = samples(2, (16, 24))
-    plain = head_loss(dict(cfg, type='FCNHead'), data)
+    plain = head_loss(dict(cfg, chunked_loss=False), data)
     chunked = head_loss(cfg, data)
     assert list(chunked[1]) == ['loss_ce', 'loss_x', 'acc_seg']
     assert_same_step(chunked, plain)
@@ -379,16 +379,11 @@ def test_two_ce_terms_keep_mmseg_keys():
     dict(loss_decode=[dict(type='CrossEntropyLoss'),
                       dict(type='LovaszLoss', reduction='none')]),
 ])
-@pytest.mark.parametrize('head', ['seg', 'fcn'])
-def test_fallback_is_plain_mmseg(monkeypatch, change, head):
+def test_fallback_is_plain_mmseg(monkeypatch, change):
     calls = spy_calls(monkeypatch)
     data = samples(2, (16, 24))
-    if head == 'fcn':
-        ours = head_loss(dict(FCN_HEAD, **change), data)
-        plain = head_loss(dict(FCN_HEAD, type='FCNHead', **change), data)
-    else:
-        ours = head_loss(dict(SEG_HEAD, **change), data)
-        plain = head_loss(dict(SEG_HEAD, chunked_loss=False, **change), data)
+    ours = head_loss(dict(SEG_HEAD, **change), data)
+    plain = head_loss(dict(SEG_HEAD, chunked_loss=False, **change), data)
     assert ours[0].chunked_ce_losses() is None and not calls
     assert_same_step(ours, plain)
 
@@ -409,10 +404,12 @@ def saved_bytes(fn):
     return every[0], sum(storages.values())
 
 
-@pytest.mark.parametrize('cfg,factor', [(SEG_HEAD, 2), (FCN_HEAD, 4)])
-def test_chunked_saves_no_full_res_logits(cfg, factor):
+def test_chunked_saves_less():
+    """mmseg's path saves log_softmax's B×C×H×W output (twice: log_softmax
+    and nll_loss); the chunked loss saves nothing of that size but its
+    input, the logits, which it keeps for the bands' recomputation."""
     batch, classes, size = 2, 150, (64, 64)
-    cfg = dict(cfg, num_classes=classes)
+    cfg = dict(SEG_HEAD, num_classes=classes)
     inputs = neck_outputs(batch, (size[0] // 2, size[1] // 2))
     data = [SegDataSample(gt_sem_seg=PixelData(
         data=torch.randint(0, classes, (1, *size)))) for _ in range(batch)]
@@ -421,11 +418,8 @@ def test_chunked_saves_no_full_res_logits(cfg, factor):
         head = MODELS.build(dict(cfg, chunked_loss=chunked)).train()
         saved[chunked] = saved_bytes(lambda: head.loss(inputs, data, {}))
     full_res = batch * classes * size[0] * size[1] * 4
-    # Unfused: log_softmax's B×C×H×W output, saved by log_softmax and by
-    # nll_loss. Chunked: the B×C×h×w logits instead (nothing else new).
     assert saved[False][0] - saved[True][0] >= full_res, saved
-    assert saved[False][1] - saved[True][1] >= \
-        full_res - full_res // factor**2, saved
+    assert saved[True][1] <= saved[False][1], saved
 
 
 def test_config_check_knows_the_new_keys():
@@ -438,18 +432,18 @@ def test_config_check_knows_the_new_keys():
                            reassemble_channels=(8, 8, 16, 16), channels=8),
                  decode_head=dict(SEG_HEAD, with_cp=True,
                                   chunked_loss=False),
-                 auxiliary_head=dict(FCN_HEAD, chunked_loss=False))
+                 auxiliary_head=FCN_HEAD)
     check_model_config(model)
-    model['auxiliary_head'] = dict(FCN_HEAD, chunked_los=False)
+    model['decode_head'] = dict(SEG_HEAD, chunked_los=False)
     with pytest.raises(ConfigError, match="did you mean chunked_loss"):
         check_model_config(model)
 
 
-def test_seg_configs_use_the_chunked_aux_head():
+def test_seg_configs_use_mmseg_fcn_aux_head():
     from mmengine.config import Config
     for name in ['configs/_base_/models/dpt_vit-b16_seg.py',
                  'configs/dpt_vitb_ade20k.py', 'configs/toy/dpt_toy_seg.py']:
         model = Config.fromfile(name).model
-        assert model.auxiliary_head.type == 'DPTFCNHead', name
+        assert model.auxiliary_head.type == 'FCNHead', name
         assert model.decode_head.type == 'DPTSegHead', name
 

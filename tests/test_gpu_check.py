@@ -48,9 +48,9 @@ def test_gpu_check_on_cpu_runs_what_it_can_and_says_what_it_skipped(
     assert tuple(rows) == CHECKS
     for name in CHECKS:  # one summary row each
         assert f'| {name} | {rows[name]["status"]} |' in proc.stdout
-    failed = [r for r in rows.values() if r['status'] == 'failed']
-    assert proc.returncode == (1 if failed else 0), proc.stderr[-3000:]
-    assert f"{len(failed)} failed" in proc.stdout
+    # Nothing fails on CPU: the exit code says so, and the summary line.
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert '6 ran, 2 skipped, 0 failed' in proc.stdout
     assert report['meta']['cpu'] in proc.stdout.splitlines()[0]
 
     # CUDA-only parts are skipped with the reason.
@@ -70,15 +70,18 @@ def test_gpu_check_on_cpu_runs_what_it_can_and_says_what_it_skipped(
     assert 'SyncBN runs on CUDA only' in ddp['detail']
     assert ddp['numbers']['grad_rel_err'] <= 1e-4
     assert ddp['numbers']['rank_param_diff'] == 0
+    # The plain nn.* model compiles as one graph and exports strictly.
     breaks = rows['compile_graph_breaks']
     assert breaks['status'] == 'ran', breaks['detail']
-    assert breaks['numbers']['graph_count'] == \
-        breaks['numbers']['graph_break_count'] + 1
+    assert breaks['numbers']['graph_count'] == 1
+    assert breaks['numbers']['graph_break_count'] == 0
+    export = rows['export']
+    assert export['status'] == 'ran', export['detail']
+    assert export['numbers']['rel_err'] <= 1e-4
     step = rows['step_vs_mmseg']
     assert step['status'] == 'ran', step['detail']
     assert step['numbers']['time_ratio'] > 0
     assert all(v > 0 for v in step['numbers']['peak_mib'].values())
-    assert rows['export']['status'] in ('ran', 'failed')
 
 
 def test_an_exception_is_a_failed_row_and_the_rest_still_run(

@@ -62,6 +62,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='do not write .npy raw depth')
     parser.add_argument('--no-png16', action='store_true',
                         help='do not write 16-bit PNG raw depth')
+    parser.add_argument(
+        '--accel',
+        choices=['auto', 'on', 'off'],
+        help="dpt_mm.accel's CPU kernels (default: the config's accel key, "
+        "'auto': those measured faster on this machine)")
     parser.add_argument('--cmap', default='inferno',
                         help='depth colormap (inferno, turbo, magma, ...)')
     args = parser.parse_args(argv)
@@ -150,8 +155,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         int: 0 when every input succeeded, 1 otherwise.
     """
     args = parse_args(argv)
-    inferencer = DPTInferencer(args.config, args.checkpoint, args.device,
-                               cmap=args.cmap)
+    inferencer = DPTInferencer(
+        args.config, args.checkpoint, args.device, cmap=args.cmap,
+        cfg_options=None if args.accel is None else dict(accel=args.accel))
     failures: List[InferenceFailure] = []
     images: List[str] = []
     videos: List[str] = []

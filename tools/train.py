@@ -15,6 +15,7 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import dpt_mm  # noqa: E402,F401  (registers components before any build)
+from dpt_mm.accel import accelerate_from_cfg  # noqa: E402
 from dpt_mm.utils import (check_data_paths,  # noqa: E402
                           check_model_config, explain_registry_errors,
                           load_config, setup_cli_config)
@@ -49,6 +50,11 @@ def parse_args() -> argparse.Namespace:
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--accel',
+        choices=['auto', 'on', 'off'],
+        help="dpt_mm.accel's CPU kernels (default: the config's accel key, "
+        "'auto': those measured faster on this machine)")
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -95,6 +101,7 @@ def main() -> None:
     with explain_registry_errors():
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
             else RUNNERS.build(cfg)
+        accelerate_from_cfg(runner.model, cfg, args.accel)
         runner.train()
     del runner  # DDP goes before its process group (CPU runs)
     finish_cpu_distributed()

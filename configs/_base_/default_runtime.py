@@ -11,6 +11,9 @@ visualizer = dict(
     type='DPTLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(by_epoch=False)
 log_level = 'INFO'
+# dpt_mm.accel's CPU kernels: 'auto' (those measured faster on this machine,
+# cached per machine), 'on' or 'off'; tools take --accel to override.
+accel = 'auto'
 load_from = None
 resume = False
 tta_model = dict(type='SegTTAModel')

@@ -1,5 +1,5 @@
 # A small DPT (same component types as the paper models: DPTViT, DPTNeck,
-# DPTSegHead, DPTFCNHead auxiliary) trained on the toy scenes written in the
+# DPTSegHead, mmseg's FCNHead auxiliary) trained on the toy scenes written in the
 # ADE20K layout by tools/misc/make_toy_data.py. Point data_root at another
 # ADE20K-layout folder with --cfg-options to train on it instead.
 # The scenes hold six ADE20K classes; mmseg's ADE20KDataset remaps them to

@@ -44,6 +44,7 @@ from mmseg.models.segmentors import DepthEstimator, EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import get_classes, get_palette
+from ..accel import accelerate_from_cfg
 from ..converters.common import (CheckpointMismatchError, load_converted,
                                  unwrap_state_dict)
 from ..datasets.transforms.loading import load_image_checked
@@ -158,7 +159,8 @@ def init_model(config: Union[str, Path, Config],
                checkpoint: Optional[str] = None,
                device: str = 'cpu',
                cfg_options: Optional[dict] = None,
-               trust_checkpoint: bool = False) -> BaseSegmentor:
+               trust_checkpoint: bool = False,
+               accel: Optional[str] = None) -> BaseSegmentor:
     """Build a model from a config and load its weights strictly.
 
     Sets mmseg as the default registry scope, builds ``cfg.model`` (SyncBN
@@ -178,6 +180,8 @@ def init_model(config: Union[str, Path, Config],
         cfg_options (dict, optional): Config overrides, ``{'a.b': value}``.
         trust_checkpoint (bool): Allow full unpickling of the checkpoint
             (only for files from a trusted source).
+        accel (str, optional): :func:`dpt_mm.accel.accelerate` mode; None
+            takes the config's ``accel`` key (default ``'auto'``).
 
     Returns:
         BaseSegmentor: The model in eval mode.
@@ -231,6 +235,7 @@ def init_model(config: Union[str, Path, Config],
             meta['palette'] = default_palette(len(meta['classes'])).tolist()
     model.dataset_meta = meta
     model.cfg = cfg
+    accelerate_from_cfg(model, cfg, accel)
     model.to(device)
     model.eval()
     return model

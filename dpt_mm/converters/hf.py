@@ -422,10 +422,9 @@ def _seg_model(cfg: Dict[str, Any], fusion: int,
                              loss_weight=1.0)))
     if cfg['use_auxiliary_head']:
         # Transformers feeds its auxiliary head the last (finest) fused
-        # map, the same as the main head: our in_index 0. DPTFCNHead is
-        # mmseg's FCNHead (same keys) with the chunked loss.
+        # map, the same as the main head: our in_index 0.
         model['auxiliary_head'] = dict(
-            type='DPTFCNHead',
+            type='FCNHead',
             in_channels=fusion,
             channels=fusion,
             in_index=0,

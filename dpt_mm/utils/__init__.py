@@ -4,7 +4,7 @@ from .checkpoint import (TRUST_ENV_VAR, UnsafeCheckpointError,
 from .config import (ConfigError, check_arg_types, check_data_paths,
                      check_model_config, close_registry_names,
                      explain_registry_errors, load_config, setup_cli_config)
-from .fast_path import bf16_supported, optimize_for_inference  # noqa: F401
+from .device import bf16_supported  # noqa: F401
 from .mmcv_compat import (MissingCompiledOpError, apply_mmcv_compat,
                           has_compiled_ops)
 

@@ -325,8 +325,9 @@ def check_amp_bf16(ctx: Context) -> Result:
     exponent range)."""
     if ctx.device.type == 'cuda' and not torch.cuda.is_bf16_supported():
         return skipped('amp_bf16', 'this GPU has no bf16')
+    from dpt_mm.utils import bf16_supported
     result = _amp_step(ctx, 'amp_bf16', torch.bfloat16, scaled=False)
-    if not harness.bf16_native(ctx.device.type):
+    if not bf16_supported(ctx.device.type):
         result.detail += ' (bf16 emulated on this CPU)'
     return result
 

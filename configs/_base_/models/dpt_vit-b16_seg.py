@@ -45,9 +45,8 @@ model = dict(
             type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
     # The paper's auxiliary head: penultimate fusion output (in_index=1),
     # weight 0.2. Transformers applies it to in_index=0 with weight 0.4.
-    # DPTFCNHead is mmseg's FCNHead (same weights) with the chunked loss.
     auxiliary_head=dict(
-        type='DPTFCNHead',
+        type='FCNHead',
         in_channels=256,
         channels=256,
         in_index=1,

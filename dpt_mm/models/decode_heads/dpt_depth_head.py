@@ -10,7 +10,6 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, SampleList
-from ..layers import Conv2d
 
 __all__ = ['DPTDepthHead']
 
@@ -85,10 +84,10 @@ class DPTDepthHead(BaseDecodeHead):
             loss_decode=loss_decode,
             **kwargs)
         mid_channels = mid_channels or in_channels // 2
-        self.projection = Conv2d(in_channels, in_channels, 3,
+        self.projection = nn.Conv2d(in_channels, in_channels, 3,
                                  padding=1) if add_projection else None
-        self.conv1 = Conv2d(in_channels, mid_channels, 3, padding=1)
-        self.conv2 = Conv2d(mid_channels, channels, 3, padding=1)
+        self.conv1 = nn.Conv2d(in_channels, mid_channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(mid_channels, channels, 3, padding=1)
         self.output_mode = output_mode
         self.depth_scale = depth_scale
         self.depth_shift = depth_shift

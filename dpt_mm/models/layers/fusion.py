@@ -8,7 +8,6 @@ from torch import Tensor
 
 from mmseg.utils import OptConfigType
 from .checkpoint import checkpoint_if
-from .conv import Conv2d
 
 __all__ = ['ResidualConvUnit', 'FeatureFusionBlock']
 
@@ -28,8 +27,8 @@ class ResidualConvUnit(nn.Module):
                  bias: Optional[bool] = None) -> None:
         super().__init__()
         bias = norm_cfg is None if bias is None else bias
-        self.conv1 = Conv2d(channels, channels, 3, padding=1, bias=bias)
-        self.conv2 = Conv2d(channels, channels, 3, padding=1, bias=bias)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=bias)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=bias)
         if norm_cfg is not None:
             self.norm1 = build_norm_layer(norm_cfg, channels)[1]
             self.norm2 = build_norm_layer(norm_cfg, channels)[1]

@@ -1,11 +1,9 @@
 """DPT reassemble: readout handling, then tokens → image-like feature map."""
 from typing import Sequence, Tuple, Union
 
+import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
-
-from .linear import Linear, linear
 
 __all__ = ['Readout', 'ReassembleBlock', 'READOUT_TYPES']
 
@@ -32,7 +30,7 @@ class Readout(nn.Module):
                              f'got {readout_type!r}')
         self.readout_type = readout_type
         self.project = nn.Sequential(
-            Linear(2 * embed_dims, embed_dims),
+            nn.Linear(2 * embed_dims, embed_dims),
             nn.GELU()) if readout_type == 'project' else None
 
     def forward(self, feat: Tensor, cls_token: Tensor) -> Tensor:
@@ -47,16 +45,12 @@ class Readout(nn.Module):
             return feat
         if self.readout_type == 'add':
             return feat + cls_token[:, :, None, None]
-        # Linear([t, c]) = t @ Wp^T + (c @ Wc^T + b): the class-token half
-        # is computed once per image instead of once per patch, and no
-        # B×N×2D concatenation is built. The patch half is a 1×1 conv on
-        # the map, which the backbone hands over in channels-last layout.
-        fc, act = self.project
-        dim = feat.shape[1]
-        w_patch, w_cls = fc.weight.split(dim, dim=1)
-        cls_term = linear(cls_token, w_cls, fc.bias)
-        out = F.conv2d(feat, w_patch.reshape(dim, dim, 1, 1))
-        return act(out + cls_term[:, :, None, None])
+        batch, dim, height, width = feat.shape
+        # B×N×D tokens: a view of the channels-last map the backbone gives.
+        tokens = feat.permute(0, 2, 3, 1).flatten(1, 2)
+        readout = cls_token[:, None].expand_as(tokens)
+        tokens = self.project(torch.cat([tokens, readout], dim=-1))
+        return tokens.transpose(1, 2).reshape(batch, dim, height, width)
 
 
 def _resample(channels: int, factor: float) -> nn.Module:

@@ -1,14 +1,9 @@
-"""Pre-norm ViT encoder block (timm layout: fused qkv, fc1/fc2 MLP).
-
-The linear layers are :class:`~.linear.Linear` (oneDNN GEMMs on CPU).
-"""
+"""Pre-norm ViT encoder block (timm layout: fused qkv, fc1/fc2 MLP)."""
 from typing import Type
 
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-
-from .linear import Linear
 
 __all__ = ['Attention', 'Mlp', 'DropPath', 'TransformerBlock']
 
@@ -37,8 +32,8 @@ class Attention(nn.Module):
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.attn_drop = attn_drop
-        self.qkv = Linear(dim, dim * 3, bias=qkv_bias)
-        self.proj = Linear(dim, dim)
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -59,9 +54,9 @@ class Mlp(nn.Module):
     def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0,
                  act_layer: Type[nn.Module] = nn.GELU) -> None:
         super().__init__()
-        self.fc1 = Linear(dim, hidden_dim)
+        self.fc1 = nn.Linear(dim, hidden_dim)
         self.act = act_layer()
-        self.fc2 = Linear(hidden_dim, dim)
+        self.fc2 = nn.Linear(hidden_dim, dim)
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -8,8 +8,7 @@ from torch import Tensor
 from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
 from ...utils.config import check_arg_types
-from ..layers import (Conv2d, FeatureFusionBlock, ReassembleBlock,
-                      checkpoint_if)
+from ..layers import FeatureFusionBlock, ReassembleBlock, checkpoint_if
 
 __all__ = ['DPTNeck']
 
@@ -97,7 +96,7 @@ class DPTNeck(BaseModule):
                 readout_type) for i in range(num_levels)
         ])
         self.lateral_convs = nn.ModuleList([
-            Conv2d(c, channels, 3, padding=1, bias=False)
+            nn.Conv2d(c, channels, 3, padding=1, bias=False)
             for c in reassemble_channels
         ])
         self.fusion_blocks = nn.ModuleList([

@@ -28,7 +28,7 @@ __all__ = [
     'REPO_ROOT', 'PARITY_RTOL', 'PROTOCOL_PREFIX', 'median', 'ratio', 'fmt',
     'rel_err', 'sync', 'timed', 'time_interleaved', 'summarise',
     'count_flops', 'profile_top_ops', 'release_memory', 'machine_info',
-    'cpu_description', 'bf16_native', 'step_peak_bytes', 'held_bytes',
+    'cpu_description', 'step_peak_bytes', 'held_bytes',
     'rss_mb',
     'peak_rss_mb',
     'find_allocator', 'loaded_allocator', 'accel_module', 'apply_accel',
@@ -353,16 +353,6 @@ def cpu_description() -> Dict[str, Any]:
     present = set(flags)
     return dict(model=model or platform.processor() or platform.machine(),
                 flags=[f for f in CPU_FLAGS if f in present])
-
-
-def bf16_native(device_type: str) -> bool:
-    """Whether bf16 matmuls and convolutions are native on this device
-    (on CPU: AVX512-BF16 or AMX, as oneDNN reports; elsewhere emulated and
-    slower than float32)."""
-    if device_type == 'cuda':
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return bool(device_type == 'cpu' and torch.backends.mkldnn.is_available()
-                and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def _onednn_caps() -> str:

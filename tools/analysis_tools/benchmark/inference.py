@@ -243,7 +243,8 @@ def bench_inference(variant: str, batch: int, size: int, args,
         fns['compile'] = lambda: run_ours(compiled)
 
     if args.bf16:
-        if harness.bf16_native(device.type):
+        from dpt_mm.utils import bf16_supported
+        if bf16_supported(device.type):
 
             def run_bf16():
                 with torch.autocast(device.type, dtype=torch.bfloat16):

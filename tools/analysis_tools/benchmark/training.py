@@ -8,7 +8,8 @@ GPU) is its own, while the parent alternates their steps:
   with the default accelerator setting (``--accel``).
 * ``theirs``: mmseg's DPT ViT-B config (``VisionTransformer`` + ``DPTHead``);
   the reference of every ratio.
-* ``ours_cp``: ``ours`` with ``with_cp=True`` in backbone, neck and heads.
+* ``ours_cp``: ``ours`` with ``with_cp=True`` in backbone, neck and decode
+  head.
 * ``ours_noaux``: ``ours`` without the auxiliary head (like mmseg's config).
 * ``ours_baseline`` (``--baseline REV``): ``--baseline-case`` with dpt_mm
   and its config file as of REV.
@@ -35,7 +36,7 @@ BASELINE_CASE = 'ours_baseline'  # added by --baseline REV
 TRAIN_LABELS = {
     'ours': 'dpt_mm DPT ViT-B seg (BN, aux FCN head)',
     'theirs': "mmseg's DPT ViT-B (VisionTransformer + DPTHead, BN)",
-    'ours_cp': 'dpt_mm, with_cp=True in backbone, neck and both heads',
+    'ours_cp': 'dpt_mm, with_cp=True in backbone, neck and decode head',
     'ours_noaux': 'dpt_mm without the aux head (like mmseg)',
 }
 OURS_SEG_CONFIG = 'configs/_base_/models/dpt_vit-b16_seg.py'
@@ -93,7 +94,8 @@ def train_model_config(case: str, tiny: bool,
         cfg['decode_head'].update(in_channels=32, channels=32)
         cfg['auxiliary_head'].update(in_channels=32, channels=32)
     if case == 'ours_cp':
-        for part in ('backbone', 'neck', 'decode_head', 'auxiliary_head'):
+        # mmseg's FCNHead (the auxiliary head) has no with_cp.
+        for part in ('backbone', 'neck', 'decode_head'):
             cfg[part]['with_cp'] = True
     if case == 'ours_noaux':
         cfg['auxiliary_head'] = None

@@ -3,9 +3,8 @@
 :func:`optimize_for_inference` prepares a built model for inference only:
 eval mode, no parameter gradients, BatchNorm folded into the convolution
 before it, the hybrid stem's weight standardisation computed once,
-channels-last convolutions, linear layers of other components (an mmseg
-backbone swapped in) through oneDNN like dpt_mm's own, and optionally bf16
-autocast and
+channels-last convolutions, the accelerator kernels this machine measured
+faster (:func:`~dpt_mm.accel.accelerate`), and optionally bf16 autocast and
 ``torch.compile`` of the backbone, neck and decode head. The model keeps
 its type, state-dict keys and methods (``predict``, ``test_step``,
 ``mode='tensor'``), so mmseg's tools run it unchanged.
@@ -24,27 +23,17 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from dpt_mm.models.layers.bit_resnet import StdConv2dSame
+from dpt_mm.models.layers.fusion import ResidualConvUnit
+from .conv import BandedConv2d
+from .switch import accelerate
+
 __all__ = ['optimize_for_inference', 'fold_conv_bn', 'fuse_conv_norms',
-           'freeze_weight_standardization', 'linears_to_onednn',
-           'bf16_supported']
+           'freeze_weight_standardization']
 
 # Submodules whose forward runs the network; the segmentor's own forward is
 # Python bookkeeping (data samples, resizing) that gains nothing.
 DEFAULT_PARTS = ('backbone', 'neck', 'decode_head')
-
-
-def bf16_supported(device_type: str = 'cpu') -> bool:
-    """Whether bf16 matmuls/convolutions are native on this device.
-
-    On CPU that needs AVX512-BF16 or AMX (oneDNN reports it); elsewhere
-    bf16 is emulated and slower than float32.
-    """
-    if device_type == 'cuda':
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device_type != 'cpu':
-        return False
-    return bool(torch.backends.mkldnn.is_available()
-                and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 @torch.no_grad()
@@ -99,9 +88,6 @@ def fuse_conv_norms(model: nn.Module) -> int:
     """
     from mmcv.cnn import ConvModule
 
-    from dpt_mm.models.layers.conv import CONV2D_TYPES
-    from dpt_mm.models.layers.fusion import ResidualConvUnit
-
     if model.training:
         raise RuntimeError('fuse_conv_norms needs eval mode: BatchNorm '
                            'uses batch statistics in training')
@@ -119,8 +105,10 @@ def fuse_conv_norms(model: nn.Module) -> int:
             order = list(module.order)
             if order.index('conv') + 1 != order.index('norm'):
                 continue
+            # A plain or accelerated conv (the same function), not a
+            # subclass with a forward of its own.
             if not (_is_batch_norm(module.norm)
-                    and type(module.conv) in CONV2D_TYPES):
+                    and type(module.conv) in (nn.Conv2d, BandedConv2d)):
                 continue
             fold_conv_bn(module.conv, module.norm)
             module.add_module(module.norm_name, nn.Identity())
@@ -148,8 +136,6 @@ def freeze_weight_standardization(model: nn.Module) -> int:
     Returns:
         int: Number of convolutions frozen.
     """
-    from dpt_mm.models.layers.bit_resnet import StdConv2dSame
-
     frozen = 0
     for module in model.modules():
         if isinstance(module, StdConv2dSame):
@@ -160,32 +146,6 @@ def freeze_weight_standardization(model: nn.Module) -> int:
                 _frozen_standardized_weight, module)
             frozen += 1
     return frozen
-
-
-def linears_to_onednn(model: nn.Module) -> int:
-    """Route every plain ``nn.Linear`` through oneDNN (:func:`linear`).
-
-    dpt_mm's own layers already use :class:`~dpt_mm.models.layers.Linear`;
-    this covers linear layers of other components (e.g. an mmseg backbone
-    swapped in by config). The forward becomes that of ``Linear``; the
-    parameters and state dict are unchanged. On the AMD EPYC of
-    ``docs/benchmark.md`` this made the ViT GEMMs about 2.3× faster.
-
-    Args:
-        model (nn.Module): Model for CPU inference.
-
-    Returns:
-        int: Number of linear layers rerouted.
-    """
-    # Imported here: dpt_mm.utils loads before the mmcv shim that
-    # dpt_mm.models needs.
-    from ..models.layers.linear import Linear
-    count = 0
-    for module in model.modules():
-        if type(module) is nn.Linear:
-            module.forward = types.MethodType(Linear.forward, module)
-            count += 1
-    return count
 
 
 def _map_tensors(value: Any, fn) -> Any:
@@ -225,7 +185,7 @@ def _fast_forward(self: nn.Module, *args, **kwargs) -> Any:
 def optimize_for_inference(model: nn.Module,
                            channels_last: bool = True,
                            fuse_norm: bool = True,
-                           onednn_linear: Optional[bool] = None,
+                           accel: str = 'auto',
                            dtype: Optional[torch.dtype] = None,
                            compile: Union[bool, Dict[str, Any]] = False,
                            parts: Sequence[str] = DEFAULT_PARTS
@@ -241,13 +201,12 @@ def optimize_for_inference(model: nn.Module,
       standardisation computed once (:func:`freeze_weight_standardization`);
     * ``channels_last``: conv weights and the image in NHWC, oneDNN's
       native layout, so convolutions skip layout reorders;
-    * ``onednn_linear``: plain ``nn.Linear`` layers (of components that
-      are not dpt_mm's, whose ``Linear`` already does this) through oneDNN
-      rather than MKL's sgemm (:func:`linears_to_onednn`; about 2.3×
-      faster GEMMs on the AMD CPU measured, default on for CPU models);
+    * ``accel``: the CPU kernels of :mod:`dpt_mm.accel` (see
+      :func:`~dpt_mm.accel.accelerate`; ``'auto'`` uses those measured
+      faster on this machine);
     * ``dtype``: autocast of the parts to e.g. ``torch.bfloat16`` (lossy:
       about 1e-2 relative; only worth it with AVX512-BF16/AMX, see
-      :func:`bf16_supported`); the decode head's output is cast back to
+      :func:`dpt_mm.utils.bf16_supported`); the decode head's output is cast back to
       float32;
     * ``compile``: ``nn.Module.compile`` of each part (``True`` or a dict
       of ``torch.compile`` arguments). The first call of each new input
@@ -261,8 +220,7 @@ def optimize_for_inference(model: nn.Module,
         channels_last (bool): NHWC weights and input.
         fuse_norm (bool): Fold conv → BatchNorm pairs and freeze weight
             standardisation: constant work moved out of every forward.
-        onednn_linear (bool, optional): Reroute ``nn.Linear`` to oneDNN;
-            default: on for a CPU model with oneDNN available.
+        accel (str): One of :data:`~dpt_mm.accel.ACCEL_MODES`.
         dtype (torch.dtype, optional): Autocast dtype; None keeps float32.
         compile (bool | dict): ``torch.compile`` the parts.
         parts (Sequence[str]): Submodules whose forward is wrapped; those
@@ -282,11 +240,7 @@ def optimize_for_inference(model: nn.Module,
         model.to(memory_format=torch.channels_last)
     device_type = next(model.parameters()).device.type \
         if any(True for _ in model.parameters()) else 'cpu'
-    if onednn_linear is None:
-        onednn_linear = device_type == 'cpu' and \
-            torch.backends.mkldnn.is_available()
-    if onednn_linear:
-        linears_to_onednn(model)
+    accelerated = accelerate(model, accel)
     modules = [getattr(model, name) for name in parts
                if getattr(model, name, None) is not None] or [model]
     for index, module in enumerate(modules):
@@ -300,6 +254,7 @@ def optimize_for_inference(model: nn.Module,
         if compile:
             module.compile(**(compile if isinstance(compile, dict) else {}))
     model._fast_path = dict(channels_last=channels_last, fuse_norm=fuse_norm,
-                            onednn_linear=onednn_linear, dtype=dtype,
+                            accel=accel, accelerated=accelerated,
+                            dtype=dtype,
                             compile=bool(compile))
     return model
