@@ -41,6 +41,8 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 ENTRY = Path(__file__).resolve().parents[1] / 'benchmark.py'
 PARITY_RTOL = 1e-4
 PROTOCOL_PREFIX = '@@BENCH '
+# dpt_mm.accel.ACCEL_MODES, spelt out: the options are parsed before a
+# baseline worker imports dpt_mm from its own tree.
 ACCEL_MODES = ('auto', 'on', 'off')
 # CPU flags that decide which kernels run (vector width, bf16/int8 units).
 CPU_FLAGS = ('avx2', 'fma', 'avx512f', 'avx512bw', 'avx512_vnni',
