@@ -425,3 +425,50 @@ def test_accel_on_equals_off_for_every_config(monkeypatch, calls, path):
         err = (fast_grads[name] - grad).abs().max().item()
         assert err <= 1e-4 * max(grad.abs().max().item(), floor), (
             path, name, err)
+
+
+# ---------------------------------------------------------------------------
+# Where models are built: init_model and the tools
+# ---------------------------------------------------------------------------
+def test_init_model_takes_the_mode_from_the_argument_or_the_config():
+    from dpt_mm.apis import init_model
+    path = osp.join(ROOT, 'configs', 'toy', 'dpt_toy_depth.py')
+
+    def kinds(model):
+        return {type(m) for m in model.modules()}
+
+    assert Config.fromfile(path).accel == 'auto'  # default_runtime.py
+    on = init_model(path, accel='on')
+    assert {OneDNNLinear, BandedConv2d} <= kinds(on)
+    off = init_model(path, cfg_options={'accel': 'off'})
+    assert not {OneDNNLinear, BandedConv2d} & kinds(off)
+    with pytest.raises(ValueError, match="config key 'accel'"):
+        init_model(path, cfg_options={'accel': 'fastest'})
+
+
+def _load_tool(name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        f'dpt_tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('tool,args', [
+    ('train', ['cfg.py']), ('test', ['cfg.py', 'ckpt.pth']),
+    ('infer', ['cfg.py', 'ckpt.pth', 'img.png', '--out-dir', 'out'])])
+def test_tools_take_an_accel_flag(monkeypatch, capsys, tool, args):
+    monkeypatch.setenv('LOCAL_RANK', '0')  # parse_args sets it if unset
+    module = _load_tool(tool)
+
+    def parse(argv):
+        monkeypatch.setattr('sys.argv', [f'{tool}.py', *argv])
+        return module.parse_args(argv) if tool == 'infer' \
+            else module.parse_args()
+
+    assert parse(args).accel is None  # the config decides
+    assert parse(args + ['--accel', 'off']).accel == 'off'
+    with pytest.raises(SystemExit):
+        parse(args + ['--accel', 'fast'])
+    assert "invalid choice: 'fast'" in capsys.readouterr().err

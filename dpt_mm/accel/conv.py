@@ -121,8 +121,8 @@ class BandedConv2d(nn.Conv2d):
     def _conv_forward(self, x: Tensor, weight: Tensor,
                       bias: Optional[Tensor]) -> Tensor:
         if not (is_eager() and cpu_float32(x, weight) and x.dim() == 4
-                and x.numel() > 0 and torch.is_grad_enabled() and weight.requires_grad
-                and self.padding_mode == 'zeros'
+                and x.numel() > 0 and torch.is_grad_enabled()
+                and weight.requires_grad and self.padding_mode == 'zeros'
                 and not isinstance(self.padding, str)
                 and tuple(self.stride) == (1, 1) and self.groups == 1):
             return super()._conv_forward(x, weight, bias)

@@ -206,8 +206,8 @@ def optimize_for_inference(model: nn.Module,
       faster on this machine);
     * ``dtype``: autocast of the parts to e.g. ``torch.bfloat16`` (lossy:
       about 1e-2 relative; only worth it with AVX512-BF16/AMX, see
-      :func:`dpt_mm.utils.bf16_supported`); the decode head's output is cast back to
-      float32;
+      :func:`dpt_mm.utils.bf16_supported`); the decode head's output is
+      cast back to float32;
     * ``compile``: ``nn.Module.compile`` of each part (``True`` or a dict
       of ``torch.compile`` arguments). The first call of each new input
       shape compiles (tens of seconds on CPU).

@@ -105,6 +105,9 @@ def _band(label: Tensor, taps: Optional[Tensor],
     weight = None if class_weight is None else class_weight.to(x.dtype)
     nll = F.cross_entropy(x, label, weight=weight, reduction='none',
                           ignore_index=ignore_index)
+    # The accuracy saves nothing for backward (detached), so the backward's
+    # recomputation stops after the cross-entropy (checkpoint early stop).
+    x = x.detach()
     valid = label != ignore_index
     target = label.masked_fill(~valid, 0).unsqueeze(1)
     # Correct where the label's logit is the maximum: amax is a vectorised
