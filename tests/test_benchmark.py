@@ -153,6 +153,56 @@ def test_time_interleaved_alternates_cases_and_ratios_per_round():
     assert stats['a']['median_ms'] == 1000.0
 
 
+def test_accel_case_is_skipped_with_the_reason_without_dpt_mm_accel(
+        monkeypatch):
+    """A tree without dpt_mm.accel (an older --baseline) runs plain and
+    says why; with it, the switch reports what it swapped."""
+    bench = load_bench()
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4))
+    monkeypatch.setattr(bench.harness, 'accel_module', lambda: None)
+    assert bench.harness.apply_accel(model, 'on') == dict(
+        mode='on', available=False, reason='dpt_mm.accel not available')
+    assert type(model[0]) is torch.nn.Linear
+    monkeypatch.undo()
+    info = bench.harness.apply_accel(model, 'on')
+    assert info['available'] and info['swapped'] == 1
+    assert bench.harness.apply_accel(model, 'off')['swapped'] == 0
+    assert type(model[0]) is torch.nn.Linear
+
+
+def test_report_prints_ratios_machine_and_skips_without_verdicts():
+    bench = load_bench()
+
+    def stats(ms, ratio):
+        return dict(median_ms=ms, ratio_to_ref=ratio)
+
+    achieved = dict(flops_per_s=2e11, ceiling_fraction=0.5,
+                    best_ceiling_fraction=0.25)
+    report = dict(
+        meta=dict(cpu='Some CPU', cpu_flags=['avx2', 'amx_bf16'], threads=2,
+                  torch='2.x', device='cpu', commit='0123456789abcdef',
+                  accel_decision=dict(kernels=dict(linear=True,
+                                                   conv=False))),
+        args=dict(warmup=1, repeats=5, accel='auto', baseline='v1'),
+        inference=[dict(
+            name='DPT ViT-L/16', batch=1, parity_rel_err=3e-6,
+            flops_per_image=5e11, achieved=dict(ours=achieved),
+            times=dict(hf=stats(2000, 1.0), ours=stats(1500, 0.75),
+                       baseline=stats(1600, 0.8)),
+            baseline=dict(rev='v1'), after_before=dict(ours=0.94),
+            skipped=dict(accel='dpt_mm.accel not available'))])
+    text = bench.report.format_report(report)
+    first = text.splitlines()[0]
+    assert 'Some CPU (flags: avx2 amx_bf16)' in first
+    assert 'accel auto: linear on, conv off' in first
+    assert '| DPT ViT-L/16 | 1 | 2000 | 1500 | 0.750 | 1600 | 0.800 |' in text
+    assert 'accel on ms' not in text  # a case no row has gets no column
+    assert 'before/after (DPT ViT-L/16 b1, v1 → this tree): time ' \
+        'after/before ours 0.940' in text
+    assert 'accel skipped: dpt_mm.accel not available' in text
+    assert 'target' not in text and 'met' not in text.split()
+
+
 def test_cpu_description_names_model_and_kernel_flags():
     bench = load_bench()
     cpu = bench.harness.cpu_description()
