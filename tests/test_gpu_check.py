@@ -62,6 +62,8 @@ def test_gpu_check_on_cpu_runs_what_it_can_and_says_what_it_skipped(
     replay = rows['dropout_replay']
     assert replay['status'] == 'ran', replay['detail']
     assert replay['numbers']['grad_rel_err'] <= 1e-4
+    assert replay['numbers']['checkpointed'] == ['backbone', 'neck',
+                                                 'decode_head']
     bf16 = rows['amp_bf16']
     assert bf16['status'] == 'ran', bf16['detail']
     assert bf16['numbers']['grad_cosine'] >= 0.95
@@ -82,6 +84,29 @@ def test_gpu_check_on_cpu_runs_what_it_can_and_says_what_it_skipped(
     assert step['status'] == 'ran', step['detail']
     assert step['numbers']['time_ratio'] > 0
     assert all(v > 0 for v in step['numbers']['peak_mib'].values())
+
+
+def test_dropout_replay_fails_when_recomputation_draws_new_masks(
+        tmp_path, monkeypatch):
+    """The check has teeth: checkpointing without RNG replay (new dropout
+    masks in the recomputation) is reported as a failure."""
+    import functools
+
+    import torch.utils.checkpoint as tuc
+    gpu_check = load_gpu_check()
+    config = tmp_path / 'tiny_seg.py'
+    config.write_text(TINY_CONFIG.format(
+        base=REPO / 'configs' / 'toy' / 'dpt_toy_seg.py'))
+    args = gpu_check.parse_args(['--config', str(config)])
+    ctx = gpu_check.Context(torch.device('cpu'),
+                            gpu_check.load_model_config(args.config),
+                            gpu_check.config_input_size(args.config), 2,
+                            args)
+    monkeypatch.setattr(tuc, 'checkpoint', functools.partial(
+        tuc.checkpoint, preserve_rng_state=False))
+    result = gpu_check.run_check('dropout_replay', ctx)
+    assert result.status == 'failed'
+    assert 'did not replay the dropout masks' in result.detail
 
 
 def test_an_exception_is_a_failed_row_and_the_rest_still_run(

@@ -7,9 +7,10 @@ Each check is a function returning one row of the summary: ``ran`` (with
 its numbers), ``skipped`` (with the reason) or ``failed`` (with the
 message). The exit code is 1 if any check failed.
 
-* ``dropout_replay``: ``with_cp=True`` gives the plain model's loss and
-  gradients with dropout active in the backbone, so checkpointing replays
-  the device's RNG state when it recomputes (on GPU the CUDA generator's).
+* ``dropout_replay``: ``with_cp=True`` (wherever a component takes it)
+  gives the plain model's loss and gradients with dropout active in the
+  backbone and the heads, so checkpointing replays the device's RNG state
+  when it recomputes (on GPU the CUDA generator's).
 * ``amp_bf16`` / ``amp_fp16``: one training step under autocast against
   float32 from the same weights and batch: loss error, gradient cosine,
   everything finite; fp16 with a ``GradScaler`` (CUDA only).
@@ -225,21 +226,31 @@ def _short(err: BaseException, limit: int = 300) -> str:
 # the checks
 
 
+def _takes_with_cp(part: Dict[str, Any]) -> bool:
+    """Whether the registered class of a component config has ``with_cp``
+    (mmseg's FCNHead, the auxiliary head, has none)."""
+    import inspect
+
+    import dpt_mm  # noqa: F401
+    from mmseg.registry import MODELS
+
+    cls = MODELS.get(part['type'])
+    return cls is not None and 'with_cp' in inspect.signature(
+        cls.__init__).parameters
+
+
 def check_dropout_replay(ctx: Context) -> Result:
     """Checkpointed and plain model: same loss and gradients with dropout
-    active in the backbone (attention, MLP and drop-path)."""
+    active in the backbone (attention, MLP, drop-path) and the heads."""
     name = 'dropout_replay'
     cfg = copy.deepcopy(ctx.model_cfg)
     cfg['backbone'].update(drop_rate=0.1, attn_drop_rate=0.1,
                            drop_path_rate=0.1)
-    for head in HEADS:
-        if cfg.get(head):
-            # The checkpointed heads draw their mask band by band, by
-            # design not the plain head's mask; the backbone's dropout is
-            # what a recomputation must replay.
-            cfg[head]['dropout_ratio'] = 0.0
     cp_cfg = copy.deepcopy(cfg)
-    for part in ('backbone', 'neck'):  # where the dropout layers are
+    checkpointed_parts = [
+        part for part in ('backbone', 'neck', *HEADS)
+        if cp_cfg.get(part) and _takes_with_cp(cp_cfg[part])]
+    for part in checkpointed_parts:
         cp_cfg[part]['with_cp'] = True
     plain, checkpointed = build(ctx, cfg), build(ctx, cp_cfg)
     checkpointed.load_state_dict(plain.state_dict())
@@ -265,9 +276,10 @@ def check_dropout_replay(ctx: Context) -> Result:
             f'with_cp differs from the plain model: loss {loss_err:.1e}, '
             f'gradients {grad_err:.1e} relative (limit {RTOL:g}); the '
             'recomputation did not replay the dropout masks')
-    return ran(name, f'with_cp vs plain, dropout 0.1 in the backbone: loss '
-               f'{loss_err:.1e}, gradients {grad_err:.1e} relative',
-               loss_rel_err=loss_err, grad_rel_err=grad_err)
+    return ran(name, f"with_cp in {', '.join(checkpointed_parts)} vs plain, "
+               f'dropout active: loss {loss_err:.1e}, gradients '
+               f'{grad_err:.1e} relative', loss_rel_err=loss_err,
+               grad_rel_err=grad_err, checkpointed=checkpointed_parts)
 
 
 def _amp_step(ctx: Context, name: str, dtype: torch.dtype,
