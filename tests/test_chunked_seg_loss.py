@@ -447,3 +447,35 @@ def test_seg_configs_use_mmseg_fcn_aux_head():
         assert model.auxiliary_head.type == 'FCNHead', name
         assert model.decode_head.type == 'DPTSegHead', name
 
+
+
+def test_runs_off_cpu():
+    """Nothing CPU-specific: on the meta device (standing for any other)
+    the loss and its gradient have the right shapes, dtypes and device."""
+    logits = torch.randn(2, 5, 8, 8, device='meta', requires_grad=True)
+    label = torch.zeros(2, 16, 16, dtype=torch.long, device='meta')
+    loss, acc = resize_cross_entropy(logits, label, align_corners=False,
+                                     chunk_rows=5, class_weight=[1.0] * 5)
+    assert loss.device.type == 'meta' and loss.shape == ()
+    assert acc.shape == (1, ) and loss.dtype == torch.float32
+    loss.backward()
+    assert logits.grad.shape == logits.shape
+
+
+def test_compiles_in_one_graph_forward_and_backward():
+    logits, label = random_case(2, 5, (8, 8), (16, 16))
+    logits.requires_grad_()
+
+    def loss_fn(x, y):
+        return resize_cross_entropy(x, y, align_corners=False,
+                                    chunk_rows=8)[0]  # two bands
+
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(loss_fn)(logits, label)
+    assert explanation.graph_break_count == 0
+    torch._dynamo.reset()
+    compiled = torch.compile(loss_fn, backend='aot_eager', fullgraph=True)
+    grad, = torch.autograd.grad(compiled(logits, label), logits)
+    torch._dynamo.reset()
+    ref, = torch.autograd.grad(loss_fn(logits, label), logits)
+    assert rel(grad, ref) <= TOL

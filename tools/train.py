@@ -35,6 +35,11 @@ def parse_args() -> argparse.Namespace:
         help='resume from the latest checkpoint in the work dir, or from '
         'the given checkpoint')
     parser.add_argument(
+        '--partial-load',
+        action='store_true',
+        help='with load_from: load the weights that fit (e.g. all but a new '
+        'head) and list the rest, instead of refusing the checkpoint')
+    parser.add_argument(
         '--amp',
         action='store_true',
         default=False,
@@ -97,6 +102,8 @@ def main() -> None:
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    if args.partial_load:
+        cfg.load_from_partial = True
 
     with explain_registry_errors():
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \

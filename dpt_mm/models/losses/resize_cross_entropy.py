@@ -13,7 +13,8 @@ runs on any device, under autocast and under ``torch.compile``, with no
 host synchronisation.
 """
 import math
-from typing import Optional, Sequence, Tuple, Union
+from contextlib import nullcontext
+from typing import ContextManager, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,13 @@ CHUNK_BYTES = 16 * 2**20
 _EPS = torch.finfo(torch.float32).eps
 
 ClassWeight = Optional[Union[Sequence[float], Tensor]]
+
+
+def _no_autocast(device_type: str) -> ContextManager:
+    """Autocast off on ``device_type`` (nothing to do where it has none)."""
+    if not torch.amp.is_autocast_available(device_type):
+        return nullcontext()
+    return torch.autocast(device_type, enabled=False)
 
 
 def _height_taps(in_size: int, out_size: int, align_corners: bool,
@@ -91,7 +99,7 @@ def _band(label: Tensor, taps: Optional[Tensor],
     """
     compute = torch.float64 if resize_dtype == torch.float64 \
         else torch.float32
-    with torch.autocast(label.device.type, enabled=False):
+    with _no_autocast(label.device.type):
         x = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=2)
         x = x[:, :, offset:offset + rows].to(compute)
         if x.shape[-1] != width:
@@ -233,7 +241,7 @@ def resize_cross_entropy(
     out_h, out_w = label.shape[1:]
     taps = None
     if height != out_h:
-        with torch.autocast(logits.device.type, enabled=False):
+        with _no_autocast(logits.device.type):
             taps = _height_taps(height, out_h, align_corners,
                                 torch.float64 if resize_dtype ==
                                 torch.float64 else torch.float32,
