@@ -14,6 +14,8 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import dpt_mm  # noqa: E402,F401
 from dpt_mm.accel import accelerate_from_cfg  # noqa: E402
+from dpt_mm.apis.inference import (  # noqa: E402
+    adopt_checkpoint_numerics, use_dpt_segmentor)
 from dpt_mm.utils import (check_data_paths,  # noqa: E402
                           check_model_config, explain_registry_errors,
                           load_config, setup_cli_config)
@@ -37,8 +39,10 @@ def parse_args() -> argparse.Namespace:
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir',
-        help='directory where painted images will be saved. If specified, '
-        'it will be automatically saved to the work_dir/timestamp/show_dir')
+        help='directory where a picture of every test image is written, '
+        'named after the image (segmentation: ground truth | prediction '
+        'overlays; depth: image | ground truth | prediction; joint depth + '
+        'segmentation: both)')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
@@ -69,6 +73,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def trigger_visualization_hook(cfg, args) -> None:
+    """Draw every test image: shown (--show) and/or written (--show-dir)."""
     default_hooks = cfg.default_hooks
     if 'visualization' not in default_hooks:
         raise RuntimeError(
@@ -76,12 +81,14 @@ def trigger_visualization_hook(cfg, args) -> None:
             '--show or --show-dir; see configs/_base_/default_runtime.py')
     hook = default_hooks['visualization']
     hook['draw'] = True
+    hook['interval'] = 1  # mmseg's 50 skips whole small test sets
     if args.show:
         hook['show'] = True
         hook['wait_time'] = args.wait_time
     if args.show_dir:
-        visualizer = cfg.visualizer
-        visualizer['save_dir'] = args.show_dir
+        # One picture per test image, written in --show-dir itself.
+        hook['type'] = 'ShowDirHook'
+        hook['out_dir'] = args.show_dir
 
 
 def main() -> None:
@@ -89,6 +96,10 @@ def main() -> None:
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args.config, args.cfg_options)
+    # Weights converted for other numerics (the hybrid's weight
+    # standardisation, meta['numerics']) are run with theirs, with a warning.
+    adopt_checkpoint_numerics(cfg, args.checkpoint)
+    use_dpt_segmentor(cfg)  # the test path of inference_model / infer.py
     check_model_config(cfg.get('model'))  # fail before any work dir or log
     check_data_paths(cfg, 'test')
     setup_cli_config(cfg, args.config, args.work_dir, args.launcher)

@@ -20,6 +20,7 @@ from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
 from mmseg.structures import SegDataSample
+from ..converters.hf_folder import is_hf_folder
 from ..utils.config import REPO_CONFIGS
 from ..visualization.render import (colorize_depth, colorize_seg,
                                     overlay_seg, side_by_side)
@@ -81,8 +82,9 @@ def resolve_config(config: Union[str, Path, Config]) -> Union[str, Config]:
     """A config path, or a name resolved to ``configs/<name>.py``.
 
     Args:
-        config (str | Path | Config): A file, a Config, or a config name
-            such as ``'dpt_hybrid_midas'`` (searched under the repository's
+        config (str | Path | Config): A file, a Config, a Transformers
+            ``save_pretrained`` folder, or a config name such as
+            ``'dpt_hybrid_midas'`` (searched under the repository's
             ``configs/``, sub-folders included).
 
     Returns:
@@ -94,8 +96,8 @@ def resolve_config(config: Union[str, Path, Config]) -> Union[str, Config]:
     if isinstance(config, Config):
         return config
     config = os.fspath(config)
-    if osp.isfile(config):
-        return config
+    if osp.isfile(config) or is_hf_folder(config):
+        return config  # a Transformers folder: init_model converts it
     name = osp.splitext(osp.basename(config))[0]
     direct = osp.join(REPO_CONFIGS, f'{name}.py')
     if osp.isfile(direct):
@@ -129,22 +131,24 @@ def render_prediction(image_bgr: np.ndarray,
 
     Returns:
         dict[str, np.ndarray]: ``'depth'`` for depth models; ``'seg'`` and
-        ``'overlay'`` for segmentation models; plus ``'side_by_side'``.
+        ``'overlay'`` for segmentation models; all three for joint models;
+        plus ``'side_by_side'`` (image | depth | segmentation).
     """
     image_rgb = np.clip(image_bgr[..., ::-1], 0, 255).astype(np.uint8)
+    pictures = {}
     if 'pred_depth_map' in sample:
         pred = sample.pred_depth_map
         depth_type = pred.metainfo.get('depth_type', 'inverse_depth')
-        pictures = dict(
-            depth=colorize_depth(pred.data, cmap, depth_type=depth_type)[0])
-        main = pictures['depth']
-    else:
+        pictures['depth'] = colorize_depth(pred.data, cmap,
+                                           depth_type=depth_type)[0]
+    if 'pred_sem_seg' in sample:
         labels = sample.pred_sem_seg.data
-        pictures = dict(seg=colorize_seg(labels, palette),
-                        overlay=overlay_seg(image_rgb, labels, palette, alpha))
-        main = pictures['seg']
+        pictures['seg'] = colorize_seg(labels, palette)
+        pictures['overlay'] = overlay_seg(image_rgb, labels, palette, alpha)
     if with_side_by_side:
-        pictures['side_by_side'] = side_by_side([image_rgb, main])
+        pictures['side_by_side'] = side_by_side(
+            [image_rgb] + [pictures[k] for k in ('depth', 'seg')
+                           if k in pictures])
     return pictures
 
 

@@ -1,6 +1,7 @@
 from .checkpoint import (TRUST_ENV_VAR, UnsafeCheckpointError,
                          allowed_checkpoint_globals, load_checkpoint_file,
-                         register_safe_checkpoint_loader)
+                         register_safe_checkpoint_loader,
+                         save_checkpoint_file, save_safetensors)
 from .config import (ConfigError, check_arg_types, check_data_paths,
                      check_model_config, close_registry_names,
                      explain_registry_errors, load_config, setup_cli_config)
@@ -15,7 +16,8 @@ register_safe_checkpoint_loader()
 __all__ = [
     'TRUST_ENV_VAR', 'UnsafeCheckpointError', 'allowed_checkpoint_globals',
     'load_checkpoint_file', 'register_safe_checkpoint_loader',
-    'MissingCompiledOpError', 'apply_mmcv_compat', 'close_registry_names',
+    'save_checkpoint_file', 'save_safetensors', 'MissingCompiledOpError',
+    'apply_mmcv_compat', 'close_registry_names',
     'explain_registry_errors', 'has_compiled_ops', 'load_config',
     'setup_cli_config', 'ConfigError', 'check_arg_types', 'check_data_paths',
     'check_model_config'

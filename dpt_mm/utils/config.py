@@ -682,9 +682,11 @@ def check_data_paths(cfg: Config, mode: str = 'train') -> None:
 
     Raises:
         FileNotFoundError: Names the dataloader, the key and the path.
+        ValueError: An image folder or split file lists no sample.
     """
     # Reuses the data-set checker of tools/misc/check_dataset.py.
-    from ..datasets.check import _check_paths_exist, _leaf_dataset_cfgs
+    from ..datasets.check import (_check_paths_exist, _leaf_dataset_cfgs,
+                                  check_not_empty)
     if mode not in ('train', 'test'):
         raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
     loaders = ['test_dataloader'] if mode == 'test' else ['train_dataloader']
@@ -697,5 +699,8 @@ def check_data_paths(cfg: Config, mode: str = 'train') -> None:
         for leaf in _leaf_dataset_cfgs(dict(dataset)):
             try:
                 _check_paths_exist(leaf)
+                check_not_empty(leaf)
             except FileNotFoundError as err:
                 raise FileNotFoundError(f'{loader}.dataset: {err}') from None
+            except ValueError as err:
+                raise ValueError(f'{loader}.dataset: {err}') from None
