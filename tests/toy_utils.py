@@ -36,11 +36,18 @@ HYBRID_STEM = dict(stem_channels=8, stem_depths=(1, 1, 1),
 
 
 def load_bench():
-    """tools/analysis_tools/benchmark.py as a module (it is a script)."""
-    spec = importlib.util.spec_from_file_location('dpt_benchmark', BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The benchmark package (tools/analysis_tools/benchmark/), imported
+    as ``dpt_benchmark`` (tools/ is no package)."""
+    import sys
+    if 'dpt_benchmark' not in sys.modules:
+        folder = osp.join(osp.dirname(BENCH), 'benchmark')
+        spec = importlib.util.spec_from_file_location(
+            'dpt_benchmark', osp.join(folder, '__init__.py'),
+            submodule_search_locations=[folder])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules['dpt_benchmark'] = module  # for its relative imports
+        spec.loader.exec_module(module)
+    return sys.modules['dpt_benchmark']
 
 
 def seg_samples(batch: int, size: Tuple[int, int],
