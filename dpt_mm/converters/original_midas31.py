@@ -19,12 +19,12 @@ __all__ = ['MIDAS31_VARIANTS', 'midas31_backbone_rules']
 
 # Release name → dpt_mm config (relative to the repository root).
 MIDAS31_VARIANTS: Dict[str, str] = {
-    'dpt_beit_large_512': 'configs/dpt_beit_large_512_midas31.py',
-    'dpt_beit_large_384': 'configs/dpt_beit_large_384_midas31.py',
-    'dpt_beit_base_384': 'configs/dpt_beit_base_384_midas31.py',
-    'dpt_swin2_large_384': 'configs/dpt_swin2_large_384_midas31.py',
-    'dpt_swin2_base_384': 'configs/dpt_swin2_base_384_midas31.py',
-    'dpt_swin2_tiny_256': 'configs/dpt_swin2_tiny_256_midas31.py',
+    'dpt_beit_large_512': 'configs/dpt_beitl512_midas31.py',
+    'dpt_beit_large_384': 'configs/dpt_beitl384_midas31.py',
+    'dpt_beit_base_384': 'configs/dpt_beitb384_midas31.py',
+    'dpt_swin2_large_384': 'configs/dpt_swin2l384_midas31.py',
+    'dpt_swin2_base_384': 'configs/dpt_swin2b384_midas31.py',
+    'dpt_swin2_tiny_256': 'configs/dpt_swin2t256_midas31.py',
 }
 
 _SRC = r'pretrained\.model\.'

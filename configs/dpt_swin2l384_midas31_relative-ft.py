@@ -1,26 +1,21 @@
-# Fine-tune MiDaS v3.1 DPT-BEiT-L 512 on your own relative-depth folder
+# Fine-tune MiDaS v3.1 DPT-SwinV2-L 384 on your own relative-depth folder
 # (RelativeDepthDataset): start from the converted release
-# (tools/model_converters/dpt2mm.py dpt_beit_large_512.pt
-# work_dirs/dpt_beit_large_512.pth), the MiDaS losses (scale-and-shift-
+# (tools/model_converters/dpt2mm.py dpt_swin2_large_384.pt
+# work_dirs/dpt_swin2_large_384.pth), the MiDaS losses (scale-and-shift-
 # invariant trimmed MAE + gradient matching), AdamW with layer-wise lr decay
-# (0.9 per block, backbone ×0.1) and gradient checkpointing.
-# Same model and inference pipeline as dpt_beit_large_512_midas31.py (repeated
+# over the 24 Swin blocks (0.9 per block, backbone ×0.1) and gradient
+# checkpointing.
+# Same model and inference pipeline as dpt_swin2l384_midas31.py (repeated
 # here: configs inherit at most three levels).
 _base_ = [
-    './_base_/models/dpt_beit-l16_depth.py', './_base_/datasets/relative_depth.py',
+    './_base_/models/dpt_swinv2-l24_depth.py', './_base_/datasets/relative_depth.py',
     './_base_/schedules/schedule_midas.py', './_base_/default_runtime.py'
 ]
-crop_size = (512, 512)
+crop_size = (384, 384)
 model = dict(
-    data_preprocessor=dict(size=crop_size),
-    backbone=dict(img_size=512, with_cp=True))
+    data_preprocessor=dict(size=crop_size), backbone=dict(with_cp=True))
 train_dataloader = dict(batch_size=2)
-inference_pipeline = [
-    dict(type='LoadImageFromNDArray'),
-    dict(type='DPTResize', size=512, ensure_multiple_of=32),
-    dict(type='PackSegInputs'),
-]
-load_from = 'work_dirs/dpt_beit_large_512.pth'
+load_from = 'work_dirs/dpt_swin2_large_384.pth'
 optim_wrapper = dict(
     _delete_=True,
     type='NonFiniteGuardOptimWrapper',
