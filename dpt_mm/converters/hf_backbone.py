@@ -71,8 +71,9 @@ def fuse_qkv(state_dict: Mapping[str, Tensor], pattern: str,
     Args:
         state_dict (Mapping): Source weights.
         pattern (str): Full-match regex whose last group is the part name
-            and whose other groups identify the block.
-        parts (Sequence[str]): The three part names in q, k, v order.
+            (``q``/``query``...: its first letter counts) and whose other
+            groups identify the block.
+        parts (Sequence[str]): ``('q', 'k', 'v')``, the order of the parts.
         target (callable): Match → fused key.
 
     Returns:
@@ -86,7 +87,7 @@ def fuse_qkv(state_dict: Mapping[str, Tensor], pattern: str,
         if m is None:
             rest[key] = value
             continue
-        groups.setdefault(target(m), {})[m.groups()[-1]] = value
+        groups.setdefault(target(m), {})[m.groups()[-1][0]] = value
     fused = {}
     for key, found in groups.items():
         missing = [p for p in parts if p not in found]

@@ -1,7 +1,9 @@
 """Transformers DPT with a BEiT backbone (``Intel/dpt-beit-large-512``,
 ``-large-384``, ``-base-384``; MiDaS v3.1) → :class:`DPTBEiT` config and
-weights. Transformers' names (``backbone.beit.layers.N.lambda_1``...) appear
-only here.
+weights. Transformers' names appear only here, in both layouts: the files
+(the Hub's and ``save_pretrained``'s: ``backbone.encoder.layer.N.attention.
+attention.query``...) and the 5.x modules' own state dict
+(``backbone.beit.layers.N.attention.q_proj``...).
 """
 from typing import Any, Dict, List, Mapping, Tuple
 
@@ -24,7 +26,8 @@ BEIT_DEFAULTS: Dict[str, Any] = dict(
     use_mean_pooling=True, out_features=None, out_indices=None,
     reshape_hidden_states=True, add_fpn=False)
 
-_LAYER = r'backbone\.beit\.layers\.(\d+)\.'
+# Module layout | file layout.
+_LAYER = r'backbone\.(?:beit\.layers|encoder\.layer)\.(\d+)\.'
 _WB = r'(weight|bias)'
 
 
@@ -90,7 +93,7 @@ def mm_backbone(cfg: Mapping[str, Any]
 
 def beit_rules() -> List[Rule]:
     """Renaming rules of the BEiT part of a Transformers DPT state dict."""
-    emb = r'backbone\.beit\.embeddings\.'
+    emb = r'backbone\.(?:beit\.)?embeddings\.'
     return [
         Rule(emb + r'cls_token', 'backbone.cls_token'),
         Rule(emb + r'position_embeddings', 'backbone.pos_embed'),
@@ -99,11 +102,11 @@ def beit_rules() -> List[Rule]:
         Rule(emb + r'mask_token',
              Drop('mask token of masked image modelling: unused by DPT')),
         Rule(_LAYER + r'lambda_([12])', r'backbone.layers.\1.gamma_\2'),
-        Rule(_LAYER + r'attention\.q_proj\.bias',
+        Rule(_LAYER + r'attention\.(?:q_proj|attention\.query)\.bias',
              r'backbone.layers.\1.attn.q_bias'),
-        Rule(_LAYER + r'attention\.v_proj\.bias',
+        Rule(_LAYER + r'attention\.(?:v_proj|attention\.value)\.bias',
              r'backbone.layers.\1.attn.v_bias'),
-        Rule(_LAYER + r'attention\.o_proj\.' + _WB,
+        Rule(_LAYER + r'attention\.(?:o_proj|output\.dense)\.' + _WB,
              r'backbone.layers.\1.attn.proj.\2'),
         Rule(_LAYER + r'layernorm_before\.' + _WB,
              r'backbone.layers.\1.norm1.\2'),
@@ -111,13 +114,19 @@ def beit_rules() -> List[Rule]:
              r'backbone.layers.\1.norm2.\2'),
         Rule(_LAYER + r'mlp\.(fc[12])\.' + _WB,
              r'backbone.layers.\1.mlp.\2.\3'),
-        Rule(_LAYER + r'relative_position_bias\.relative_position_bias_table',
+        Rule(_LAYER + r'intermediate\.dense\.' + _WB,
+             r'backbone.layers.\1.mlp.fc1.\2'),
+        Rule(_LAYER + r'output\.dense\.' + _WB,
+             r'backbone.layers.\1.mlp.fc2.\2'),
+        Rule(_LAYER + r'(?:attention\.attention\.)?relative_position_bias\.'
+             r'relative_position_bias_table',
              r'backbone.layers.\1.attn.rel_pos_bias.'
              'relative_position_bias_table'),
-        Rule(r'backbone\.beit\.shared_position_bias\.'
+        Rule(r'backbone\.(?:beit\.shared_position_bias|'
+             r'(?:beit\.)?encoder\.relative_position_bias)\.'
              r'relative_position_bias_table',
              'backbone.rel_pos_bias.relative_position_bias_table'),
-        Rule(r'backbone\.beit\.layernorm\.' + _WB,
+        Rule(r'backbone\.(?:beit\.)?layernorm\.' + _WB,
              Drop('final LayerNorm: DPT reads hooked blocks, never the '
                   'normed last output')),
     ]
@@ -126,6 +135,7 @@ def beit_rules() -> List[Rule]:
 def fuse_beit_qkv(state_dict: Mapping[str, Tensor]
                   ) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
     """Split off Transformers' q/k/v weights, fused into ``attn.qkv``."""
-    return fuse_qkv(state_dict, _LAYER + r'attention\.([qkv])_proj\.weight',
-                    ('q', 'k', 'v'),
+    return fuse_qkv(state_dict,
+                    _LAYER + r'attention\.(?:attention\.)?(q|k|v|query|key|'
+                    r'value)(?:_proj)?\.weight', ('q', 'k', 'v'),
                     lambda m: f'backbone.layers.{m[1]}.attn.qkv.weight')

@@ -140,5 +140,5 @@ def fuse_swinv2_qkv(state_dict: Mapping[str, Tensor],
     block = _global_block(depths)
     return fuse_qkv(
         state_dict, _BLOCK + r'attention\.self\.(query|key|value)\.weight',
-        ('query', 'key', 'value'),
+        ('q', 'k', 'v'),
         lambda m: f'backbone.layers.{block(m)}.attn.qkv.weight')
