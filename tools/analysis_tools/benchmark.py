@@ -72,6 +72,23 @@ HF_VARIANTS: Dict[str, Dict[str, Any]] = {
                  neck_hidden_sizes=[256, 512, 1024, 1024]),
     'hybrid': dict(is_hybrid=True, neck_hidden_sizes=[256, 512, 768, 768],
                    reassemble_factors=[1, 1, 1, 0.5]),
+    # MiDaS v3.1 (Intel/dpt-beit-large-512, Intel/dpt-swinv2-large-384):
+    # run with --size 512 / 384.
+    'beitl512': dict(
+        backbone_config=dict(
+            model_type='beit', image_size=512, hidden_size=1024,
+            num_hidden_layers=24, num_attention_heads=16,
+            intermediate_size=4096, use_relative_position_bias=True,
+            reshape_hidden_states=False,
+            out_features=['stage6', 'stage12', 'stage18', 'stage24']),
+        neck_hidden_sizes=[256, 512, 1024, 1024]),
+    'swin2l384': dict(
+        backbone_config=dict(
+            model_type='swinv2', image_size=384, embed_dim=192,
+            depths=[2, 2, 18, 2], num_heads=[6, 12, 24, 48], window_size=24,
+            pretrained_window_sizes=[12, 12, 12, 6],
+            out_features=['stage1', 'stage2', 'stage3', 'stage4']),
+        neck_hidden_sizes=[192, 384, 768, 1536]),
     # --tiny: embed 32, 2 layers, two neck levels (one per layer), 64×64.
     'tiny': dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                  intermediate_size=128, image_size=64,
@@ -80,7 +97,8 @@ HF_VARIANTS: Dict[str, Dict[str, Any]] = {
                  initializer_range=0.2),
 }
 MODEL_NAMES = {'vitb': 'DPT ViT-B/16', 'vitl': 'DPT ViT-L/16',
-               'hybrid': 'DPT-Hybrid', 'tiny': 'tiny DPT'}
+               'hybrid': 'DPT-Hybrid', 'tiny': 'tiny DPT',
+               'beitl512': 'DPT BEiT-L/16 512', 'swin2l384': 'DPT SwinV2-L 384'}
 
 # Training cases; each runs in its own worker process.
 TRAIN_CASES = ('ours', 'theirs', 'ours_cp', 'ours_noaux')

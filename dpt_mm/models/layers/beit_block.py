@@ -135,12 +135,13 @@ class BEiTAttention(nn.Module):
             Tensor: B×(1+h·w)×D.
         """
         batch, tokens, dim = x.shape
-        bias = None
+        # The key has no bias; module call, so a fast-path Linear applies.
+        qkv = self.qkv(x)
         if self.q_bias is not None:
-            bias = torch.cat([self.q_bias, torch.zeros_like(self.q_bias),
-                              self.v_bias])
-        qkv = F.linear(x, self.qkv.weight, bias).reshape(
-            batch, tokens, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+            qkv = qkv + torch.cat([self.q_bias, torch.zeros_like(self.q_bias),
+                                   self.v_bias])
+        qkv = qkv.reshape(batch, tokens, 3, self.num_heads, -1).permute(
+            2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         attn_bias = shared_bias
         if self.rel_pos_bias is not None:
