@@ -1,6 +1,6 @@
 """BEiT backbone with DPT's hooks (MiDaS v3.1 BEiT-L/16 512 and 384,
 BEiT-B/16 384)."""
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn

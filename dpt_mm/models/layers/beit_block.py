@@ -78,7 +78,8 @@ class RelativePositionBias(nn.Module):
         if old != new:
             # MiDaS/Transformers read the old table as (2w−1)×(2h−1); the
             # published windows are square, where both orders agree.
-            offsets = offsets.reshape(1, old[1], old[0], -1).permute(0, 3, 1, 2)
+            offsets = offsets.reshape(1, old[1], old[0], -1).permute(
+                0, 3, 1, 2)
             offsets = F.interpolate(offsets, size=new, mode='bilinear',
                                     align_corners=False)
             offsets = offsets.permute(0, 2, 3, 1).reshape(new[0] * new[1], -1)

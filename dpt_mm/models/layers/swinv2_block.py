@@ -122,7 +122,8 @@ class WindowAttention(nn.Module):
         if norm > 1:
             table = table / (norm - 1)
         table = table * 8
-        table = torch.sign(table) * torch.log2(table.abs() + 1.0) / math.log2(8)
+        table = torch.sign(table) * torch.log2(table.abs() + 1.0) / \
+            math.log2(8)
         coords = torch.stack(torch.meshgrid(torch.arange(window),
                                             torch.arange(window),
                                             indexing='ij')).flatten(1)
