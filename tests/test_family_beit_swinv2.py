@@ -550,3 +550,26 @@ def test_saved_file_layout_converts(case: str, tmp_path) -> None:
     load_converted(model, convert_hf_state_dict(state, config))
     x = torch.randn(2, 3, 64, 96)
     assert_close(ours_depth(model, x), hf_depth(hf, x), f'file layout {case}')
+
+
+@pytest.mark.parametrize('case', ['beit', 'swinv2'])
+def test_onnx_export_with_dynamic_size(case: str, tmp_path) -> None:
+    """Traced once, the graph runs other sizes (non-square, batch 2): the
+    bias-table resize and the window padding stay symbolic."""
+    pytest.importorskip('onnx')
+    pytest.importorskip('onnxruntime')
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'dpt_pytorch2onnx',
+        osp.join(REPO, 'tools', 'deployment', 'pytorch2onnx.py'))
+    exporter = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(exporter)
+    hf = randomize(DPTForDepthEstimation(CASES[case]()))
+    model = convert_and_build(hf)
+    model.cfg = Config(dict(model=hf_config_to_mm_config(hf.config,
+                                                         'depth')))
+    out = exporter.export_onnx(model, str(tmp_path / f'{case}.onnx'),
+                               shape=(64, 64))
+    errors = exporter.verify_onnx(model, out, [(64, 64), (96, 128)],
+                                  batch=2, rtol=RTOL)
+    assert max(errors) <= RTOL, errors

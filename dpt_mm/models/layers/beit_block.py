@@ -34,14 +34,15 @@ def relative_position_index(grid: Tuple[int, int]) -> Tensor:
     coords = torch.stack(torch.meshgrid(torch.arange(height),
                                         torch.arange(width),
                                         indexing='ij')).flatten(1)
-    rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)
-    rel = rel + torch.tensor([height - 1, width - 1])
-    index = torch.zeros((height * width + 1, ) * 2, dtype=torch.long)
-    index[1:, 1:] = rel[..., 0] * (2 * width - 1) + rel[..., 1]
-    index[0, :] = num_offsets
-    index[:, 0] = num_offsets + 1
-    index[0, 0] = num_offsets + 2
-    return index
+    rel = coords[:, :, None] - coords[:, None, :]
+    patches = (rel[0] + height - 1) * (2 * width - 1) + rel[1] + width - 1
+    # Built by concatenation, not item assignment, so that an ONNX trace
+    # keeps the grid size symbolic.
+    zero = torch.zeros_like(patches[:1])
+    index = torch.cat([zero + num_offsets, patches])
+    column = torch.cat([zero[:, :1] + num_offsets + 2,
+                        torch.zeros_like(index[1:, :1]) + num_offsets + 1])
+    return torch.cat([column, index], dim=1)
 
 
 class RelativePositionBias(nn.Module):
@@ -75,14 +76,13 @@ class RelativePositionBias(nn.Module):
         old = (2 * self.window[0] - 1, 2 * self.window[1] - 1)
         new = (2 * grid[0] - 1, 2 * grid[1] - 1)
         offsets, cls_entries = table[:-3], table[-3:]
-        if old != new:
-            # MiDaS/Transformers read the old table as (2w−1)×(2h−1); the
-            # published windows are square, where both orders agree.
-            offsets = offsets.reshape(1, old[1], old[0], -1).permute(
-                0, 3, 1, 2)
-            offsets = F.interpolate(offsets, size=new, mode='bilinear',
-                                    align_corners=False)
-            offsets = offsets.permute(0, 2, 3, 1).reshape(new[0] * new[1], -1)
+        # MiDaS/Transformers read the old table as (2w−1)×(2h−1); the
+        # published windows are square, where both orders agree. At the
+        # same size the resize is exact (and kept, so traces stay dynamic).
+        offsets = offsets.reshape(1, old[1], old[0], -1).permute(0, 3, 1, 2)
+        offsets = F.interpolate(offsets, size=new, mode='bilinear',
+                                align_corners=False)
+        offsets = offsets.permute(0, 2, 3, 1).reshape(new[0] * new[1], -1)
         table = torch.cat([offsets, cls_entries])
         index = relative_position_index(grid).to(table.device)
         num_tokens = grid[0] * grid[1] + 1
