@@ -573,3 +573,27 @@ def test_onnx_export_with_dynamic_size(case: str, tmp_path) -> None:
     errors = exporter.verify_onnx(model, out, [(64, 64), (96, 128)],
                                   batch=2, rtol=RTOL)
     assert max(errors) <= RTOL, errors
+
+
+def test_dpt2mm_cli_on_a_release_layout_file(tmp_path) -> None:
+    """dpt2mm.py converts a MiDaS v3.1-layout .pt for a given config and
+    verifies the strict load before writing."""
+    from dpt_mm.converters import format_py_config
+    hf = randomize(DPTForDepthEstimation(CASES['swinv2']()))
+    src = tmp_path / 'dpt_swin2_tiny_256.pt'
+    torch.save(hf_to_release(hf), src)
+    cfg_path = tmp_path / 'tiny_swin2.py'
+    cfg_path.write_text(format_py_config([
+        ('default_scope', 'mmseg'),
+        ('custom_imports', dict(imports=['dpt_mm'],
+                                allow_failed_imports=False)),
+        ('model', hf_config_to_mm_config(hf.config, 'depth'))]))
+    dst = tmp_path / 'out.pth'
+    proc = _run_cli(osp.join(REPO, 'tools', 'model_converters', 'dpt2mm.py'),
+                    str(src), str(dst), '--config', str(cfg_path))
+    assert proc.returncode == 0, proc.stderr
+    assert 'verified' in proc.stdout and 'attn_mask' in proc.stdout
+    from dpt_mm.apis import init_model
+    model = init_model(str(cfg_path), str(dst), device='cpu').eval()
+    x = torch.randn(2, 3, 64, 96)
+    assert_close(ours_depth(model, x), hf_depth(hf, x), 'dpt2mm CLI swin2')
