@@ -595,7 +595,8 @@ def map_hf_state_dict(state_dict: Mapping[str, Tensor],
     if _separate_backbone(cfg) is not None:
         from .hf_backbone import map_separate_backbone_state_dict
         return map_separate_backbone_state_dict(
-            state_dict, cfg, _hf_rules(len(cfg['neck_hidden_sizes']), task))
+            state_dict, cfg, _hf_rules(len(cfg['neck_hidden_sizes']), task),
+            _separate_backbone(cfg))
     qkv_regex = re.compile(_QKV)
     rest = {k: v for k, v in state_dict.items() if not qkv_regex.fullmatch(k)}
     result = apply_rules(rest, _hf_rules(len(cfg['neck_hidden_sizes']), task),

@@ -101,29 +101,26 @@ def fuse_qkv(state_dict: Mapping[str, Tensor], pattern: str,
 
 def map_separate_backbone_state_dict(state_dict: Mapping[str, Tensor],
                                      cfg: Mapping[str, Any],
-                                     dpt_rules: Sequence[Any]) -> Any:
-    """Rename a Transformers DPT state dict with a BEiT or Swin V2 backbone.
+                                     dpt_rules: Sequence[Any],
+                                     family: Any) -> Any:
+    """Rename a Transformers DPT state dict with a separate backbone.
 
     Args:
         state_dict (Mapping): Transformers weights.
         cfg (Mapping): Resolved DPT config (:func:`.hf.resolve_hf_config`).
         dpt_rules (Sequence[Rule]): The neck and head rules of plain DPT.
+        family (module): The backbone's converter module, with
+            ``fuse_backbone_qkv(state_dict, cfg)`` and
+            ``backbone_rules(cfg)``.
 
     Returns:
         Conversion: dpt_mm state dict with the dropped keys.
     """
-    from . import hf_beit, hf_swinv2
     from .common import apply_rules
-    backbone = cfg['backbone_config']
-    if backbone['model_type'] == 'beit':
-        rest, fused = hf_beit.fuse_beit_qkv(state_dict)
-        rules = hf_beit.beit_rules()
-    else:
-        rest, fused = hf_swinv2.fuse_swinv2_qkv(state_dict,
-                                                backbone['depths'])
-        rules = hf_swinv2.swinv2_rules(backbone['depths'])
-    result = apply_rules(rest, [*rules, *dpt_rules],
-                         f"Transformers DPT-{backbone['model_type']} "
+    rest, fused = family.fuse_backbone_qkv(state_dict, cfg)
+    result = apply_rules(rest, [*family.backbone_rules(cfg), *dpt_rules],
+                         'Transformers DPT-'
+                         f"{cfg['backbone_config'].get('model_type')} "
                          'checkpoint')
     result.state_dict.update(fused)
     result.num_source = len(state_dict)

@@ -12,7 +12,8 @@ from torch import Tensor
 from .common import Drop, Rule
 from .hf_backbone import complete_backbone_config, fuse_qkv, stage_indices
 
-__all__ = ['BEIT_DEFAULTS', 'beit_rules', 'fuse_beit_qkv', 'mm_backbone',
+__all__ = ['BEIT_DEFAULTS', 'backbone_rules', 'beit_rules',
+           'fuse_backbone_qkv', 'fuse_beit_qkv', 'mm_backbone',
            'resolve_backbone_config']
 
 # BeitConfig 5.24 defaults.
@@ -139,3 +140,16 @@ def fuse_beit_qkv(state_dict: Mapping[str, Tensor]
                     _LAYER + r'attention\.(?:attention\.)?(q|k|v|query|key|'
                     r'value)(?:_proj)?\.weight', ('q', 'k', 'v'),
                     lambda m: f'backbone.layers.{m[1]}.attn.qkv.weight')
+
+
+def backbone_rules(cfg: Mapping[str, Any]) -> List[Rule]:
+    """The family interface of :mod:`.hf_backbone`: :func:`beit_rules`."""
+    return beit_rules()
+
+
+def fuse_backbone_qkv(state_dict: Mapping[str, Tensor],
+                      cfg: Mapping[str, Any]
+                      ) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
+    """The family interface of :mod:`.hf_backbone`: :func:`fuse_beit_qkv`.
+    """
+    return fuse_beit_qkv(state_dict)

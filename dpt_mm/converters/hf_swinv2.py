@@ -11,8 +11,9 @@ from torch import Tensor
 from .common import Rule
 from .hf_backbone import complete_backbone_config, fuse_qkv, stage_indices
 
-__all__ = ['SWINV2_DEFAULTS', 'fuse_swinv2_qkv', 'mm_backbone',
-           'resolve_backbone_config', 'swinv2_rules']
+__all__ = ['SWINV2_DEFAULTS', 'backbone_rules', 'fuse_backbone_qkv',
+           'fuse_swinv2_qkv', 'mm_backbone', 'resolve_backbone_config',
+           'swinv2_rules']
 
 # Swinv2Config 5.24 defaults.
 SWINV2_DEFAULTS: Dict[str, Any] = dict(
@@ -142,3 +143,17 @@ def fuse_swinv2_qkv(state_dict: Mapping[str, Tensor],
         state_dict, _BLOCK + r'attention\.self\.(query|key|value)\.weight',
         ('q', 'k', 'v'),
         lambda m: f'backbone.layers.{block(m)}.attn.qkv.weight')
+
+
+def backbone_rules(cfg: Mapping[str, Any]) -> List[Rule]:
+    """The family interface of :mod:`.hf_backbone`: :func:`swinv2_rules`.
+    """
+    return swinv2_rules(cfg['backbone_config']['depths'])
+
+
+def fuse_backbone_qkv(state_dict: Mapping[str, Tensor],
+                      cfg: Mapping[str, Any]
+                      ) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
+    """The family interface of :mod:`.hf_backbone`:
+    :func:`fuse_swinv2_qkv`."""
+    return fuse_swinv2_qkv(state_dict, cfg['backbone_config']['depths'])
