@@ -147,6 +147,11 @@ def resolve_hf_config(hf_config: Any) -> Dict[str, Any]:
         raise ValueError(f"not a DPT config: model_type={cfg['model_type']!r}")
     if cfg['is_hybrid']:
         cfg['backbone_config'] = _resolve_bit_config(cfg['backbone_config'])
+    elif _separate_backbone(cfg) is not None:
+        cfg['backbone_config'] = _separate_backbone(
+            cfg).resolve_backbone_config(cfg['backbone_config'])
+        cfg['neck_ignore_stages'] = []
+        cfg['backbone_featmap_shape'] = None
     elif cfg['backbone_config'] is not None or cfg.get('backbone'):
         raise ValueError(
             'DPT with a separate Transformers backbone (backbone_config with '
@@ -158,6 +163,18 @@ def resolve_hf_config(hf_config: Any) -> Dict[str, Any]:
         cfg['neck_ignore_stages'] = []
         cfg['backbone_featmap_shape'] = None
     return cfg
+
+
+def _separate_backbone(cfg: Mapping[str, Any]) -> Any:
+    """The converter module of a separate backbone (BEiT, Swin V2) of a
+    non-hybrid DPT config, or None."""
+    from . import hf_beit, hf_swinv2
+    backbone = cfg.get('backbone_config')
+    if cfg.get('is_hybrid') or backbone is None:
+        return None
+    model_type = (backbone.model_type if hasattr(backbone, 'model_type')
+                  else backbone.get('model_type'))
+    return dict(beit=hf_beit, swinv2=hf_swinv2).get(model_type)
 
 
 def infer_hf_task(state_dict: Optional[Mapping[str, Tensor]] = None,
@@ -353,6 +370,10 @@ def hf_config_to_mm_config(hf_config: Any,
             norm_groups=bit['num_groups'])
         in_channels = [widths[0], widths[1], hidden, hidden]
         passthrough = (0, 1)
+    elif _separate_backbone(cfg) is not None:
+        backbone, neck_keys = _separate_backbone(cfg).mm_backbone(cfg)
+        in_channels = neck_keys['in_channels']
+        passthrough = neck_keys.get('passthrough_indices', ())
     else:
         if len(out_indices) != num_levels:
             raise ValueError(
@@ -577,6 +598,11 @@ def map_hf_state_dict(state_dict: Mapping[str, Tensor],
         # A bare DPTModel saves its own keys without the base prefix.
         state_dict = {f'dpt.{k}': v for k, v in state_dict.items()}
     task = task or infer_hf_task(state_dict)
+    if _separate_backbone(cfg) is not None:
+        from .hf_backbone import map_separate_backbone_state_dict
+        return map_separate_backbone_state_dict(
+            state_dict, cfg, _hf_rules(len(cfg['neck_hidden_sizes']), task),
+            _separate_backbone(cfg))
     qkv_regex = re.compile(_QKV)
     rest = {k: v for k, v in state_dict.items() if not qkv_regex.fullmatch(k)}
     result = apply_rules(rest, _hf_rules(len(cfg['neck_hidden_sizes']), task),

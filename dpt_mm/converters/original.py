@@ -17,6 +17,7 @@ from torch import Tensor
 from . import original_depth_anything as depth_anything
 from .common import (Conversion, Drop, Rule, apply_rules,
                      make_num_batches_tracked, unwrap_state_dict)
+from .original_midas31 import MIDAS31_VARIANTS, midas31_backbone_rules
 from .timm import timm_vit_rules
 
 __all__ = [
@@ -34,6 +35,7 @@ ORIGINAL_VARIANTS: Dict[str, str] = {
     'dpt_large_ade20k': 'configs/dpt_vitl_ade20k.py',
     'dpt_hybrid_ade20k': 'configs/dpt_hybrid_ade20k.py',
     **depth_anything.DEPTH_ANYTHING_VARIANTS,
+    **MIDAS31_VARIANTS,
 }
 
 _REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -59,6 +61,10 @@ def guess_variant(filename: str) -> str:
     if variant is not None:
         return variant
     name = osp.basename(filename).lower().replace('-', '_')
+    # MiDaS v3.1 names (dpt_beit_large_512.pt...) name the variant whole.
+    for variant in MIDAS31_VARIANTS:
+        if variant in name:
+            return variant
     encoder = 'hybrid' if 'hybrid' in name else \
         'large' if 'large' in name else None
     if 'ade20k' in name or 'ade' in name.split('_'):
@@ -147,9 +153,12 @@ def check_original_numerics(model_cfg: Mapping[str, Any]) -> List[str]:
         return depth_anything.depth_anything_numerics(model_cfg)
     backbone = model_cfg['backbone']
     issues = []
-    eps = backbone.get('norm_eps', ORIGINAL_LN_EPS)
-    if eps != ORIGINAL_LN_EPS:
-        issues.append(f'backbone.norm_eps={eps} (original: 1e-6)')
+    # timm's Swin V2 blocks use nn.LayerNorm's default eps.
+    original_eps = 1e-5 if backbone.get('type') == 'DPTSwinV2' else \
+        ORIGINAL_LN_EPS
+    eps = backbone.get('norm_eps', original_eps)
+    if eps != original_eps:
+        issues.append(f'backbone.norm_eps={eps} (original: {original_eps})')
     if backbone.get('type') == 'DPTViTHybrid':
         ws = (backbone.get('ws_mode', 'var'), backbone.get('ws_eps', 1e-8))
         if ws != ORIGINAL_WS:
@@ -184,7 +193,9 @@ def _original_rules(model_cfg: Mapping[str, Any]) -> List[Rule]:
     rules = [
         # The timm ViT (same rules as ImageNet checkpoints), under our
         # backbone.
-        *timm_vit_rules('pretrained.model.', 'backbone.'),
+        *(midas31_backbone_rules(model_cfg)
+          if model_cfg['backbone']['type'] in ('DPTBEiT', 'DPTSwinV2') else
+          timm_vit_rules('pretrained.model.', 'backbone.')),
         Rule(r'pretrained\.act_postprocess(\d)\.0\.project\.0\.' + _WB,
              level('neck.reassemble_blocks.{}.readout.project.0.{}')),
         Rule(r'pretrained\.act_postprocess(\d)\.3\.' + _WB,

@@ -19,7 +19,7 @@ Config::
 The name differs from mmseg's own ``LayerDecayOptimizerConstructor`` (BEiT,
 MAE), which the same registry already holds.
 """
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import torch.nn as nn
 from mmengine.dist import get_dist_info
@@ -36,13 +36,17 @@ _EMBEDDINGS = ('backbone.cls_token', 'backbone.pos_embed',
                'backbone.register_tokens')
 
 
-def get_vit_layer_id(name: str, num_layers: int) -> int:
+def get_vit_layer_id(name: str, num_layers: int,
+                     stage_ends: Optional[Sequence[int]] = None) -> int:
     """Depth of a parameter of a DPT model, for layer-wise decay.
 
     Args:
         name (str): Parameter name in the segmentor, e.g.
             ``'backbone.layers.3.attn.qkv.weight'``.
         num_layers (int): Number of transformer blocks of the backbone.
+        stage_ends (Sequence[int], optional): For a hierarchical backbone
+            (``DPTSwinV2.stage_ends``): the last block of each stage, whose
+            depth its patch merging ``backbone.downsamples.{s}`` shares.
 
     Returns:
         int: 0 for ``backbone.cls_token``, ``backbone.pos_embed``,
@@ -54,6 +58,10 @@ def get_vit_layer_id(name: str, num_layers: int) -> int:
         return num_layers + 1
     if name in _EMBEDDINGS or name.startswith('backbone.patch_embed.'):
         return 0
+    if name.startswith('backbone.downsamples.') and stage_ends is not None:
+        return get_vit_layer_id(
+            f'backbone.layers.{stage_ends[int(name.split(".")[2])]}.',
+            num_layers)
     if name.startswith('backbone.layers.'):
         block = int(name.split('.')[2])
         if block >= num_layers:
@@ -63,9 +71,14 @@ def get_vit_layer_id(name: str, num_layers: int) -> int:
     return num_layers + 1
 
 
+# Position biases and Swin V2's attention temperature (as timm and BEiT).
+_NO_DECAY_NAMES = ('relative_position_bias_table', 'logit_scale')
+
+
 def _no_weight_decay(name: str, param: nn.Parameter) -> bool:
     # 1-D tensors are norm weights, biases and layer scales.
-    return param.ndim <= 1 or name.endswith('.bias') or name in _EMBEDDINGS
+    return (param.ndim <= 1 or name.endswith('.bias') or name in _EMBEDDINGS
+            or name.endswith(_NO_DECAY_NAMES))
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -120,6 +133,7 @@ class ViTLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
             self.paramwise_cfg.get('layer_decay_rate', 1.0))
         self.backbone_lr_mult = float(
             self.paramwise_cfg.get('backbone_lr_mult', 1.0))
+        self._stage_ends: Optional[Sequence[int]] = None
 
     def lr_scale(self, name: str) -> float:
         """Factor applied to the base lr for the parameter ``name``.
@@ -132,7 +146,7 @@ class ViTLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         """
         if not name.startswith('backbone.'):
             return 1.0
-        layer_id = get_vit_layer_id(name, self.num_layers)
+        layer_id = get_vit_layer_id(name, self.num_layers, self._stage_ends)
         return self.backbone_lr_mult * self.layer_decay_rate**(
             self.num_layers + 1 - layer_id)
 
@@ -151,12 +165,15 @@ class ViTLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
                 signature.
         """
         groups: Dict[str, dict] = {}
+        self._stage_ends = getattr(getattr(module, 'backbone', None),
+                                   'stage_ends', None)
         for name, param in module.named_parameters():
             if not param.requires_grad:
                 continue
             no_decay = _no_weight_decay(name, param)
             part = 'backbone' if name.startswith('backbone.') else 'decoder'
-            layer_id = get_vit_layer_id(name, self.num_layers)
+            layer_id = get_vit_layer_id(name, self.num_layers,
+                                        self._stage_ends)
             group_name = (f'{part}_layer_{layer_id}_'
                           f'{"no_decay" if no_decay else "decay"}')
             if group_name not in groups:

@@ -44,6 +44,33 @@ HF_VARIANTS: Dict[str, Dict[str, Any]] = {
                  neck_hidden_sizes=[256, 512, 1024, 1024]),
     'hybrid': dict(is_hybrid=True, neck_hidden_sizes=[256, 512, 768, 768],
                    reassemble_factors=[1, 1, 1, 0.5]),
+    # MiDaS v3.1 (Intel/dpt-beit-large-512, Intel/dpt-swinv2-large-384):
+    # run with --size 512 / 384.
+    'beitl512': dict(
+        backbone_config=dict(
+            model_type='beit', image_size=512, hidden_size=1024,
+            num_hidden_layers=24, num_attention_heads=16,
+            intermediate_size=4096, use_relative_position_bias=True,
+            reshape_hidden_states=False,
+            out_features=['stage6', 'stage12', 'stage18', 'stage24']),
+        neck_hidden_sizes=[256, 512, 1024, 1024]),
+    'swin2l384': dict(
+        backbone_config=dict(
+            model_type='swinv2', image_size=384, embed_dim=192,
+            depths=[2, 2, 18, 2], num_heads=[6, 12, 24, 48], window_size=24,
+            pretrained_window_sizes=[12, 12, 12, 6],
+            out_features=['stage1', 'stage2', 'stage3', 'stage4']),
+        neck_hidden_sizes=[192, 384, 768, 1536]),
+    # Depth Anything V2-L (depth-anything/Depth-Anything-V2-Large-hf): a
+    # DepthAnythingConfig, run with --size 518.
+    'da2l518': dict(
+        model_type='depth_anything',
+        backbone_config=dict(
+            model_type='dinov2', hidden_size=1024, num_hidden_layers=24,
+            num_attention_heads=16, image_size=518, patch_size=14,
+            reshape_hidden_states=False, out_indices=[5, 12, 18, 24]),
+        reassemble_hidden_size=1024, neck_hidden_sizes=[256, 512, 1024, 1024],
+        fusion_hidden_size=256),
     # --tiny: embed 32, 2 layers, two neck levels (one per layer), 64×64.
     'tiny': dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                  intermediate_size=128, image_size=64,
@@ -52,7 +79,9 @@ HF_VARIANTS: Dict[str, Dict[str, Any]] = {
                  initializer_range=0.2),
 }
 MODEL_NAMES = {'vitb': 'DPT ViT-B/16', 'vitl': 'DPT ViT-L/16',
-               'hybrid': 'DPT-Hybrid', 'tiny': 'tiny DPT'}
+               'hybrid': 'DPT-Hybrid', 'tiny': 'tiny DPT',
+               'beitl512': 'DPT BEiT-L/16 512', 'swin2l384': 'DPT SwinV2-L 384',
+               'da2l518': 'Depth Anything V2-L 518'}
 
 
 def build_inference_pair(variant: str, device: torch.device
@@ -70,7 +99,9 @@ def build_inference_pair(variant: str, device: torch.device
         tuple: ``(hf_model, mm_model)``, both in eval mode.
     """
     from mmengine.registry import init_default_scope
-    from transformers import DPTConfig, DPTForDepthEstimation
+    from transformers import (DepthAnythingConfig,
+                              DepthAnythingForDepthEstimation, DPTConfig,
+                              DPTForDepthEstimation)
 
     import dpt_mm  # noqa: F401
     from dpt_mm.converters import (convert_hf_state_dict,
@@ -79,8 +110,14 @@ def build_inference_pair(variant: str, device: torch.device
 
     init_default_scope('mmseg')
     torch.manual_seed(0)
-    hf_config = DPTConfig(**HF_VARIANTS[variant])
-    hf_model = DPTForDepthEstimation(hf_config).eval().to(device)
+    kwargs = dict(HF_VARIANTS[variant])
+    if kwargs.pop('model_type', 'dpt') == 'depth_anything':
+        config_cls, model_cls = (DepthAnythingConfig,
+                                 DepthAnythingForDepthEstimation)
+    else:
+        config_cls, model_cls = DPTConfig, DPTForDepthEstimation
+    hf_config = config_cls(**kwargs)
+    hf_model = model_cls(hf_config).eval().to(device)
     mm_model = MODELS.build(
         hf_config_to_mm_config(hf_config, task='depth')).eval()
     load_converted(mm_model,
