@@ -153,11 +153,14 @@ def resolve_hf_config(hf_config: Any) -> Dict[str, Any]:
         cfg['neck_ignore_stages'] = []
         cfg['backbone_featmap_shape'] = None
     elif cfg['backbone_config'] is not None or cfg.get('backbone'):
+        backbone = cfg['backbone_config'] or {}
+        model_type = getattr(backbone, 'model_type', None) or (
+            backbone.get('model_type') if isinstance(backbone, dict)
+            else None) or cfg.get('backbone')
         raise ValueError(
-            'DPT with a separate Transformers backbone (backbone_config with '
-            'is_hybrid=False, e.g. DINOv2 or BEiT in Depth Anything / '
-            'DPT-BEiT) is not supported; dpt_mm converts the ViT and '
-            'ViT-Hybrid encoders only')
+            f'DPT with a {model_type!r} backbone is not supported; dpt_mm '
+            'converts DPT with the ViT, ViT-Hybrid, BEiT, Swin V2 and DINOv2 '
+            'encoders, and Depth Anything')
     else:
         # As DPTConfig: both fields only mean something for hybrids.
         cfg['neck_ignore_stages'] = []
