@@ -337,14 +337,31 @@ CONFIGS = sorted(
 SIZE = (32, 32)
 
 
+def input_size(backbone: dict) -> tuple:
+    """A small input the backbone takes: multiples of its patch size (14
+    for DINOv2), else :data:`SIZE`."""
+    patch = backbone.get('patch_size', 16)
+    return (3 * patch, 4 * patch) if patch % 16 else SIZE
+
+
 def tiny_model(path: str) -> nn.Module:
     """The config's model with small widths and depths (same types)."""
     model = Config.fromfile(osp.join(ROOT, path)).model
     backbone = model.backbone
     backbone.pop('init_cfg', None)
     if 'toy' not in path:
-        backbone.update(embed_dims=32, num_layers=4, num_heads=2,
-                        out_indices=(0, 1, 2, 3), img_size=SIZE)
+        in_channels = 32
+        if backbone.type == 'DPTSwinV2':
+            # Four stages of widths 8..64, windows of 2 on the 8×8 grid.
+            backbone.update(img_size=SIZE[0], embed_dims=8,
+                            depths=(1, 1, 1, 1), num_heads=(1, 1, 2, 2),
+                            window_size=2,
+                            pretrained_window_sizes=(0, 0, 0, 0))
+            in_channels = (8, 16, 32, 64)
+        else:
+            backbone.update(embed_dims=32, num_layers=4, num_heads=2,
+                            out_indices=(0, 1, 2, 3),
+                            img_size=input_size(backbone))
         if backbone.type == 'DPTViTHybrid':
             backbone.update(stem_channels=8, stem_depths=(1, 1, 1),
                             stem_widths=(16, 32, 64), norm_groups=4,
@@ -352,9 +369,10 @@ def tiny_model(path: str) -> nn.Module:
         neck = model.neck
         if neck.type == 'DPTNeck':
             hybrid = backbone.type == 'DPTViTHybrid'
-            neck.in_channels = (16, 32, 32, 32) if hybrid else 32
+            neck.in_channels = (16, 32, 32, 32) if hybrid else in_channels
             neck.reassemble_channels = (16, 32, 32, 32) if hybrid else (
-                8, 16, 32, 32)
+                in_channels if isinstance(in_channels, tuple) else
+                (8, 16, 32, 32))
             neck.channels = 16
             head_in = 16
         else:  # MultiLevelNeck of the UPerHead ablation
@@ -412,7 +430,10 @@ def test_accel_on_equals_off_for_every_config(monkeypatch, calls, path):
     plain = tiny_model(path)
     fast = copy.deepcopy(plain)
     assert accelerate(fast, 'on') > 0
-    size = (96, 128) if 'toy' in path else SIZE
+    backbone = Config.fromfile(osp.join(ROOT, path)).model.backbone
+    size = (96, 128) if 'toy' in path else input_size(backbone)
+    if 'toy' in path and backbone.get('patch_size', 16) % 16:
+        size = (98, 140)  # the toy images padded to multiples of 14
     x = torch.randn(2, 3, *size)
     outs, grads = train_step(plain, x)
     assert calls == []
@@ -426,10 +447,23 @@ def test_accel_on_equals_off_for_every_config(monkeypatch, calls, path):
     # BatchNorm) is rounding noise either way: measured against 1e-4 of
     # the model's largest gradient instead of its own size.
     floor = 1e-4 * max(g.abs().max().item() for g in grads.values())
+    exact = None
     for name, grad in grads.items():
         err = (fast_grads[name] - grad).abs().max().item()
-        assert err <= 1e-4 * max(grad.abs().max().item(), floor), (
-            path, name, err)
+        limit = 1e-4 * max(grad.abs().max().item(), floor)
+        if err > limit:
+            # A gradient summed over many pixels with cancellation (the
+            # classifier weight of a deep model): both float32 paths are
+            # then measured against float64 of the plain model, and the
+            # kernel must be no further from it than twice plain float32.
+            if exact is None:
+                exact = train_step(copy.deepcopy(plain).double(),
+                                   x.double())[1]
+            truth = exact[name].float()
+            plain_err = (grad - truth).abs().max().item()
+            fast_err = (fast_grads[name] - truth).abs().max().item()
+            assert fast_err <= 2 * plain_err, (path, name, err, fast_err,
+                                               plain_err)
 
 
 # ---------------------------------------------------------------------------
