@@ -11,12 +11,14 @@ import sys
 from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+HERE = osp.dirname(osp.abspath(__file__))
+sys.path[:0] = [osp.dirname(HERE), HERE]  # dpt_mm, cpu_dist
 import dpt_mm  # noqa: E402,F401
-from dpt_mm.utils import (check_data_paths,  # noqa: E402
-                          check_model_config, explain_registry_errors,
+from cpu_dist import finish_cpu_distributed, setup_cpu_distributed  # noqa: E402,E501
+from dpt_mm.datasets import check_data_paths  # noqa: E402
+from dpt_mm.models import check_model_config  # noqa: E402
+from dpt_mm.utils import (explain_registry_errors,  # noqa: E402
                           load_config, setup_cli_config)
-from dpt_mm.utils.config import finish_cpu_distributed  # noqa: E402
 from mmseg.registry import RUNNERS  # noqa: E402
 
 
@@ -86,6 +88,7 @@ def main() -> None:
     check_model_config(cfg.get('model'))  # fail before any work dir or log
     check_data_paths(cfg, 'test')
     setup_cli_config(cfg, args.config, args.work_dir, args.launcher)
+    setup_cpu_distributed(cfg, args.launcher)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         trigger_visualization_hook(cfg, args)

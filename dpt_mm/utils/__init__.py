@@ -1,12 +1,11 @@
+from .arg_types import check_arg_types
 from .checkpoint import (TRUST_ENV_VAR, UnsafeCheckpointError,
                          allowed_checkpoint_globals, load_checkpoint_file,
                          register_safe_checkpoint_loader)
-from .config import (ConfigError, check_arg_types, check_data_paths,
-                     check_model_config, close_registry_names,
+from .config import (ConfigError, RegistryNameError, close_registry_names,
                      explain_registry_errors, load_config, setup_cli_config)
+from .errors import UserError
 from .fast_path import bf16_supported, optimize_for_inference  # noqa: F401
-from .mmcv_compat import (MissingCompiledOpError, apply_mmcv_compat,
-                          has_compiled_ops)
 
 # `import dpt_mm` imports this package first, so every mmengine checkpoint
 # load of the process (resume, load_from, Pretrained init) is safe from then.
@@ -15,8 +14,7 @@ register_safe_checkpoint_loader()
 __all__ = [
     'TRUST_ENV_VAR', 'UnsafeCheckpointError', 'allowed_checkpoint_globals',
     'load_checkpoint_file', 'register_safe_checkpoint_loader',
-    'MissingCompiledOpError', 'apply_mmcv_compat', 'close_registry_names',
-    'explain_registry_errors', 'has_compiled_ops', 'load_config',
-    'setup_cli_config', 'ConfigError', 'check_arg_types', 'check_data_paths',
-    'check_model_config'
+    'close_registry_names', 'explain_registry_errors', 'load_config',
+    'setup_cli_config', 'ConfigError', 'RegistryNameError', 'UserError',
+    'check_arg_types'
 ]

@@ -6,7 +6,8 @@ from .conv import Conv2d, conv2d, conv_input_rows
 from .dropout import Dropout, dropout, dropout_mask
 from .fusion import FeatureFusionBlock, ResidualConvUnit
 from .linear import LINEAR_BACKENDS, Linear, linear, linear_backend
-from .pos_embed import resize_pos_embed
+# Lives in utils: the timm converter resizes checkpoints with it too.
+from ...utils.pos_embed import resize_pos_embed
 from .reassemble import READOUT_TYPES, ReassembleBlock, Readout
 from .transformer_block import Attention, DropPath, Mlp, TransformerBlock
 

@@ -6,7 +6,7 @@ from torch import Tensor
 
 from mmseg.models.segmentors import DepthEstimator
 from mmseg.registry import MODELS
-from ...utils.config import check_model_config
+from ..check import check_model_config
 
 __all__ = ['DPTDepthEstimator']
 
