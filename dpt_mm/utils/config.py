@@ -9,9 +9,11 @@ import difflib
 import os.path as osp
 import re
 from contextlib import contextmanager
-from typing import Iterator, List, Optional, Sequence, Union
+from typing import (Any, Iterator, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 from mmengine.config import Config
+from mmengine.logging import print_log
 
 # Re-exported: components written before the split import it from here.
 from .arg_types import check_arg_types  # noqa: F401
@@ -20,7 +22,7 @@ from .errors import UserError
 __all__ = [
     'load_config', 'explain_registry_errors', 'close_registry_names',
     'setup_cli_config', 'ConfigError', 'RegistryNameError', 'REPO_CONFIGS',
-    'repo_config_files'
+    'repo_config_files', 'tie_schedulers_to_length'
 ]
 
 _NOT_IN_REGISTRY = re.compile(
@@ -37,7 +39,9 @@ def load_config(config: Union[str, Config],
         cfg_options (dict, optional): Overrides, ``{'a.b': value}``.
 
     Returns:
-        Config: The merged config.
+        Config: The merged config. Schedulers that ended with the training
+        loop still do when the overrides change its length
+        (:func:`tie_schedulers_to_length`).
 
     Raises:
         FileNotFoundError: If the path does not exist; the message lists the
@@ -50,8 +54,60 @@ def load_config(config: Union[str, Config],
             raise FileNotFoundError(_missing_config_message(str(config)))
         cfg = Config.fromfile(config)
     if cfg_options:
+        length = _schedule_length(cfg)
         cfg.merge_from_dict(cfg_options)
+        for note in tie_schedulers_to_length(cfg, length):
+            print_log(note, logger='current')
     return cfg
+
+
+def _schedule_length(cfg: Config) -> Optional[Tuple[str, Any]]:
+    """``('max_iters', n)`` or ``('max_epochs', n)`` of ``train_cfg``."""
+    train_cfg = cfg.get('train_cfg') or {}
+    for key in ('max_iters', 'max_epochs'):
+        if train_cfg.get(key) is not None:
+            return key, train_cfg[key]
+    return None
+
+
+def tie_schedulers_to_length(cfg: Config,
+                             before: Optional[Tuple[str, Any]]) -> List[str]:
+    """Shorten (or lengthen) the schedulers with the training loop.
+
+    A scheduler that ended where the loop ended (``end == max_iters`` for
+    iteration-based schedulers, ``end == max_epochs`` for epoch-based ones)
+    is made to end at the new length, so ``--cfg-options
+    train_cfg.max_iters=20`` decays PolyLR to its end within the 20
+    iterations instead of stopping it at 1/75 of its course. Schedulers
+    that end elsewhere (a warm-up) are left alone.
+
+    Args:
+        cfg (Config): The config after the overrides, modified in place.
+        before (tuple, optional): ``(key, length)`` of ``train_cfg`` before
+            the overrides, from ``_schedule_length``.
+
+    Returns:
+        list[str]: One line per scheduler changed, for the console.
+    """
+    after = _schedule_length(cfg)
+    if before is None or after is None or before == after \
+            or before[0] != after[0]:
+        return []
+    key, (old, new) = after[0], (before[1], after[1])
+    by_epoch = key == 'max_epochs'
+    schedulers = cfg.get('param_scheduler') or []
+    if isinstance(schedulers, Mapping):
+        schedulers = [schedulers]
+    notes = []
+    for i, scheduler in enumerate(schedulers):
+        if not isinstance(scheduler, Mapping) or \
+                bool(scheduler.get('by_epoch', True)) != by_epoch:
+            continue
+        if scheduler.get('end') == old:
+            scheduler['end'] = new
+            notes.append(f'param_scheduler[{i}] ({scheduler.get("type")}): '
+                         f'end {old} -> {new}, with train_cfg.{key}')
+    return notes
 
 
 # The repository's configs/ (present in a source checkout, not in a wheel).
