@@ -26,7 +26,7 @@ import argparse
 import os
 import os.path as osp
 import sys
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -35,10 +35,9 @@ HERE = osp.dirname(osp.abspath(__file__))
 if osp.dirname(HERE) not in sys.path:  # run from a checkout
     sys.path.insert(0, osp.dirname(HERE))
 
-import dpt_mm  # noqa: E402,F401  (registers the components)
-from dpt_mm.apis import (DPTInferencer, InferenceFailure,  # noqa: E402
-                         inference_model, render_prediction)
-from dpt_mm.apis.inferencer import IMAGE_EXTENSIONS  # noqa: E402
+# Imported in main(), after the arguments, so that --help is instant.
+if TYPE_CHECKING:
+    from dpt_mm.apis import DPTInferencer
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v',
                     '.mpg', '.mpeg', '.wmv')
@@ -64,6 +63,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='do not write 16-bit PNG raw depth')
     parser.add_argument('--cmap', default='inferno',
                         help='depth colormap (inferno, turbo, magma, ...)')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the Python traceback of an error')
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error('--batch-size must be >= 1')
@@ -75,7 +76,7 @@ def is_video(path: str) -> bool:
     return osp.isfile(path) and path.lower().endswith(VIDEO_EXTENSIONS)
 
 
-def process_video(inferencer: DPTInferencer, path: str, out_dir: str,
+def process_video(inferencer: 'DPTInferencer', path: str, out_dir: str,
                   batch_size: int, with_side_by_side: bool) -> str:
     """Predict every frame of a video and write the pictures as a video.
 
@@ -90,6 +91,7 @@ def process_video(inferencer: DPTInferencer, path: str, out_dir: str,
         str: The video written (``<stem>_depth.mp4`` or
         ``<stem>_overlay.mp4``).
     """
+    from dpt_mm.apis import inference_model, render_prediction
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
         raise OSError(f'cannot open video {path}')
@@ -150,6 +152,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         int: 0 when every input succeeded, 1 otherwise.
     """
     args = parse_args(argv)
+    import dpt_mm  # noqa: F401  (registers the components)
+    from dpt_mm.apis import DPTInferencer, InferenceFailure
+    from dpt_mm.apis.inferencer import IMAGE_EXTENSIONS
     inferencer = DPTInferencer(args.config, args.checkpoint, args.device,
                                cmap=args.cmap)
     failures: List[InferenceFailure] = []
@@ -196,4 +201,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as error:  # a user's mistake: message and hint only
+        from dpt_mm.utils.cli import exit_if_user_error
+        exit_if_user_error(error)
+        raise

@@ -9,17 +9,9 @@ import os.path as osp
 import sys
 
 from mmengine.config import DictAction
-from mmengine.runner import Runner
 
 HERE = osp.dirname(osp.abspath(__file__))
 sys.path[:0] = [osp.dirname(HERE), HERE]  # dpt_mm, cpu_dist
-import dpt_mm  # noqa: E402,F401
-from cpu_dist import finish_cpu_distributed, setup_cpu_distributed  # noqa: E402,E501
-from dpt_mm.datasets import check_data_paths  # noqa: E402
-from dpt_mm.models import check_model_config  # noqa: E402
-from dpt_mm.utils import (explain_registry_errors,  # noqa: E402
-                          load_config, setup_cli_config)
-from mmseg.registry import RUNNERS  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -58,6 +50,8 @@ def parse_args() -> argparse.Namespace:
         '--metrics-json',
         help='also write the evaluation metrics to this JSON file')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--debug', action='store_true',
+                        help='show the Python traceback of an error')
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -67,7 +61,8 @@ def parse_args() -> argparse.Namespace:
 def trigger_visualization_hook(cfg, args) -> None:
     default_hooks = cfg.default_hooks
     if 'visualization' not in default_hooks:
-        raise RuntimeError(
+        from dpt_mm.utils import InputError
+        raise InputError(
             'VisualizationHook must be included in default_hooks to use '
             '--show or --show-dir; see configs/_base_/default_runtime.py')
     hook = default_hooks['visualization']
@@ -82,6 +77,16 @@ def trigger_visualization_hook(cfg, args) -> None:
 
 def main() -> None:
     args = parse_args()
+    # Imported once the arguments are known: --help is instant.
+    from mmengine.runner import Runner
+
+    import dpt_mm  # noqa: F401  (registers components before any build)
+    from cpu_dist import finish_cpu_distributed, setup_cpu_distributed
+    from dpt_mm.datasets import check_data_paths
+    from dpt_mm.models import check_model_config
+    from dpt_mm.utils import (explain_registry_errors, load_config,
+                              setup_cli_config)
+    from mmseg.registry import RUNNERS
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args.config, args.cfg_options)
@@ -115,4 +120,9 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        sys.exit(main())
+    except Exception as error:  # a user's mistake: message and hint only
+        from dpt_mm.utils.cli import exit_if_user_error
+        exit_if_user_error(error)
+        raise

@@ -10,18 +10,9 @@ import os.path as osp
 import sys
 
 from mmengine.config import DictAction
-from mmengine.logging import print_log
-from mmengine.runner import Runner
 
 HERE = osp.dirname(osp.abspath(__file__))
 sys.path[:0] = [osp.dirname(HERE), HERE]  # dpt_mm, cpu_dist
-import dpt_mm  # noqa: E402,F401  (registers components before any build)
-from cpu_dist import finish_cpu_distributed, setup_cpu_distributed  # noqa: E402,E501
-from dpt_mm.datasets import check_data_paths  # noqa: E402
-from dpt_mm.models import check_model_config  # noqa: E402
-from dpt_mm.utils import (explain_registry_errors,  # noqa: E402
-                          load_config, setup_cli_config)
-from mmseg.registry import RUNNERS  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -52,6 +43,8 @@ def parse_args() -> argparse.Namespace:
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--debug', action='store_true',
+                        help='show the Python traceback of an error')
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -66,13 +59,15 @@ AMP_WRAPPERS = {
 
 def enable_amp(cfg) -> None:
     """Switch the optimiser wrapper to its mixed-precision counterpart."""
+    from mmengine.logging import print_log
     wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if wrapper in AMP_WRAPPERS.values():
         print_log('AMP training is already enabled in your config.',
                   logger='current', level=logging.WARNING)
         return
     if wrapper not in AMP_WRAPPERS:
-        raise ValueError(
+        from dpt_mm.utils import InputError
+        raise InputError(
             f'--amp supports the optimiser wrappers {sorted(AMP_WRAPPERS)}, '
             f'got {wrapper}; set mixed precision in the config instead')
     cfg.optim_wrapper.type = AMP_WRAPPERS[wrapper]
@@ -81,6 +76,16 @@ def enable_amp(cfg) -> None:
 
 def main() -> None:
     args = parse_args()
+    # Imported once the arguments are known: --help is instant.
+    from mmengine.runner import Runner
+
+    import dpt_mm  # noqa: F401  (registers components before any build)
+    from cpu_dist import finish_cpu_distributed, setup_cpu_distributed
+    from dpt_mm.datasets import check_data_paths
+    from dpt_mm.models import check_model_config
+    from dpt_mm.utils import (explain_registry_errors, load_config,
+                              setup_cli_config)
+    from mmseg.registry import RUNNERS
     cfg = load_config(args.config, args.cfg_options)
     check_model_config(cfg.get('model'))  # fail before any work dir or log
     check_data_paths(cfg, 'train')
@@ -104,4 +109,9 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        sys.exit(main())
+    except Exception as error:  # a user's mistake: message and hint only
+        from dpt_mm.utils.cli import exit_if_user_error
+        exit_if_user_error(error)
+        raise

@@ -4,7 +4,7 @@ from .checkpoint import (TRUST_ENV_VAR, UnsafeCheckpointError,
                          register_safe_checkpoint_loader)
 from .config import (ConfigError, RegistryNameError, close_registry_names,
                      explain_registry_errors, load_config, setup_cli_config)
-from .errors import UserError
+from .errors import InputError, UserError
 from .fast_path import bf16_supported, optimize_for_inference  # noqa: F401
 
 # `import dpt_mm` imports this package first, so every mmengine checkpoint
@@ -15,6 +15,7 @@ __all__ = [
     'TRUST_ENV_VAR', 'UnsafeCheckpointError', 'allowed_checkpoint_globals',
     'load_checkpoint_file', 'register_safe_checkpoint_loader',
     'close_registry_names', 'explain_registry_errors', 'load_config',
-    'setup_cli_config', 'ConfigError', 'RegistryNameError', 'UserError',
+    'setup_cli_config', 'ConfigError', 'InputError', 'RegistryNameError',
+    'UserError',
     'check_arg_types'
 ]

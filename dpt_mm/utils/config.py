@@ -171,9 +171,10 @@ def close_registry_names(name: str, registry_name: str,
 def explain_registry_errors() -> Iterator[None]:
     """Turn mmengine's "X is not in the registry" into an actionable error.
 
-    Re-raises the KeyError as a :class:`RegistryNameError` with the registry named and the closest
-    registered names, e.g. ``unknown model type 'DPTNek': did you mean
-    DPTNeck?``. Other errors pass through unchanged.
+    Re-raises the KeyError as a :class:`RegistryNameError` with the
+    registry named and the closest registered names, e.g. ``unknown model
+    type 'DPTNek': did you mean DPTNeck?``. Other errors pass through
+    unchanged.
     """
     try:
         yield

@@ -6,7 +6,7 @@ traceback.
 """
 from typing import Optional
 
-__all__ = ['UserError']
+__all__ = ['InputError', 'UserError']
 
 
 class UserError(Exception):
@@ -22,3 +22,10 @@ class UserError(Exception):
     """
 
     hint: Optional[str] = None
+
+
+class InputError(UserError, ValueError):
+    """A value the user gave (a flag, a file's contents) that cannot work.
+
+    A ValueError, which is what such checks raised before.
+    """

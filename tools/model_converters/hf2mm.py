@@ -167,6 +167,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help='override the task read from the weights')
     parser.add_argument('--no-verify', action='store_true',
                         help='skip building the model for a strict load')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the Python traceback of an error')
     args = parser.parse_args(argv)
     from dpt_mm.converters import CheckpointMismatchError
     try:
@@ -181,4 +183,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as error:  # a user's mistake: message and hint only
+        from dpt_mm.utils.cli import exit_if_user_error
+        exit_if_user_error(error)
+        raise
