@@ -86,6 +86,7 @@ def main() -> None:
     from dpt_mm.models import check_model_config
     from dpt_mm.utils import (explain_registry_errors, load_config,
                               setup_cli_config)
+    from dpt_mm.utils.console import log_run_summary, short_console
     from mmseg.registry import RUNNERS
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
@@ -106,8 +107,10 @@ def main() -> None:
         cfg.test_evaluator['keep_results'] = True
 
     with explain_registry_errors():
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
-            else RUNNERS.build(cfg)
+        with short_console():  # the full config and environment: log file
+            runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
+                else RUNNERS.build(cfg)
+        log_run_summary(runner, args.config)
         metrics = runner.test()
     del runner  # DDP goes before its process group (CPU runs)
     finish_cpu_distributed()

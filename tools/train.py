@@ -85,6 +85,7 @@ def main() -> None:
     from dpt_mm.models import check_model_config
     from dpt_mm.utils import (explain_registry_errors, load_config,
                               setup_cli_config)
+    from dpt_mm.utils.console import log_run_summary, short_console
     from mmseg.registry import RUNNERS
     cfg = load_config(args.config, args.cfg_options)
     check_model_config(cfg.get('model'))  # fail before any work dir or log
@@ -101,8 +102,10 @@ def main() -> None:
         cfg.load_from = args.resume
 
     with explain_registry_errors():
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
-            else RUNNERS.build(cfg)
+        with short_console():  # the full config and environment: log file
+            runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
+                else RUNNERS.build(cfg)
+        log_run_summary(runner, args.config)
         runner.train()
     del runner  # DDP goes before its process group (CPU runs)
     finish_cpu_distributed()
