@@ -118,3 +118,26 @@ def test_every_tool_uses_the_handler_and_takes_debug() -> None:
         if 'exit_if_user_error' not in source or "'--debug'" not in source:
             missing.append(osp.relpath(path, REPO))
     assert not missing, f'tools without the shared error handler: {missing}'
+
+
+def test_hf2mm_unsupported_model_is_a_message(tmp_path, capsys) -> None:
+    """A DPT setting dpt_mm does not implement: one line, no traceback."""
+    import importlib.util
+
+    from transformers import DPTConfig, DPTForDepthEstimation
+    config = DPTConfig(hidden_size=32, num_hidden_layers=4,
+                       num_attention_heads=4, intermediate_size=64,
+                       image_size=64, patch_size=16,
+                       backbone_out_indices=[0, 1, 2, 3],
+                       neck_hidden_sizes=[8, 16, 24, 32],
+                       fusion_hidden_size=16, hidden_act='relu')
+    src = tmp_path / 'hf'
+    DPTForDepthEstimation(config).save_pretrained(src)
+    path = osp.join(REPO, 'tools', 'model_converters', 'hf2mm.py')
+    spec = importlib.util.spec_from_file_location('hf2mm_cli_errors', path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main([str(src), str(tmp_path / 'mm.pth')]) == 1
+    err = capsys.readouterr().err
+    assert "error: hidden_act='relu' is not supported" in err
+    assert not (tmp_path / 'mm.pth').exists()

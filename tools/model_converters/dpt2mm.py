@@ -113,7 +113,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             parser.error(str(err))
     try:
         convert(args.src, args.dst, variant, args.config, not args.no_verify)
-    except (CheckpointMismatchError, KeyError) as err:
+    except (CheckpointMismatchError, KeyError, ValueError) as err:
         # The message lists every offending key; no traceback needed.
         print(f'error: {err.args[0] if isinstance(err, KeyError) else err}',
               file=sys.stderr)

@@ -174,7 +174,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         convert(args.src, args.dst, args.config_out, args.task,
                 not args.no_verify)
-    except (CheckpointMismatchError, KeyError) as err:
+    except (CheckpointMismatchError, KeyError, ValueError) as err:
         # The message lists every offending key; no traceback needed.
         print(f'error: {err.args[0] if isinstance(err, KeyError) else err}',
               file=sys.stderr)
