@@ -25,16 +25,12 @@ This module is imported only after a failure, so it costs nothing before.
 import importlib
 import re
 import sys
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from .errors import UserError
 
-__all__ = [
-    'DEBUG_HELP', 'EXIT_USER_ERROR', 'describe_user_error',
-    'exit_if_user_error'
-]
+__all__ = ['EXIT_USER_ERROR', 'describe_user_error', 'exit_if_user_error']
 
-DEBUG_HELP = 'show the Python traceback of an error'
 EXIT_USER_ERROR = 2
 
 # User errors defined outside utils (or before UserError existed), by
@@ -94,21 +90,17 @@ def describe_user_error(err: BaseException) -> Optional[List[str]]:
         list[str] | None: ``[message, hint]`` (the hint may be empty), or
         None for an error that is a bug and keeps its traceback.
     """
-    hint = None
     if isinstance(err, UserError):
         hint = err.hint
-    elif isinstance(err, _OS_ERRORS):
-        pass
-    elif isinstance(err, KeyError) and _NOT_IN_REGISTRY.search(str(err)):
-        pass
+    elif isinstance(err, _OS_ERRORS) or (
+            isinstance(err, KeyError) and _NOT_IN_REGISTRY.search(str(err))):
+        hint = None
     else:
-        for module, name, known_hint in _KNOWN_USER_ERRORS:
-            cls = _loaded_class(module, name)
-            if cls is not None and isinstance(err, cls):
-                hint = known_hint
-                break
-        else:
+        known = [hint for module, name, hint in _KNOWN_USER_ERRORS
+                 if isinstance(err, _loaded_class(module, name) or ())]
+        if not known:
             return None
+        hint = known[0]
     if hint is None:
         hint = next((_HINTS[k.__name__] for k in type(err).__mro__
                      if k.__name__ in _HINTS), '')
