@@ -23,10 +23,10 @@ with::
 This module is imported only after a failure, so it costs nothing before.
 """
 import importlib
-import re
 import sys
 from typing import List, Optional, Sequence, Tuple
 
+from .config import NOT_IN_REGISTRY
 from .errors import UserError
 
 __all__ = ['EXIT_USER_ERROR', 'describe_user_error', 'exit_if_user_error']
@@ -53,7 +53,6 @@ _KNOWN_USER_ERRORS: Tuple[Tuple[str, str, str], ...] = (
 )
 _OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError,
               PermissionError)
-_NOT_IN_REGISTRY = re.compile(r'[\w.]+ is not in the (?:\w+::)?\w+ registry')
 _HINTS = {
     'ConfigError': 'fix these keys in the config or with --cfg-options',
     'RegistryNameError': 'fix the type name in the config',
@@ -93,7 +92,7 @@ def describe_user_error(err: BaseException) -> Optional[List[str]]:
     if isinstance(err, UserError):
         hint = err.hint
     elif isinstance(err, _OS_ERRORS) or (
-            isinstance(err, KeyError) and _NOT_IN_REGISTRY.search(str(err))):
+            isinstance(err, KeyError) and NOT_IN_REGISTRY.search(str(err))):
         hint = None
     else:
         known = [hint for module, name, hint in _KNOWN_USER_ERRORS

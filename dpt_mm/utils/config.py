@@ -25,7 +25,8 @@ __all__ = [
     'repo_config_files', 'tie_schedulers_to_length'
 ]
 
-_NOT_IN_REGISTRY = re.compile(
+# mmengine's KeyError for a type name no registry holds.
+NOT_IN_REGISTRY = re.compile(
     r"(?P<name>[\w.]+) is not in the (?:(?P<scope>[\w]+)::)?(?P<registry>\w+)"
     r' registry')
 
@@ -179,7 +180,7 @@ def explain_registry_errors() -> Iterator[None]:
     try:
         yield
     except KeyError as err:
-        match = _NOT_IN_REGISTRY.search(str(err))
+        match = NOT_IN_REGISTRY.search(str(err))
         if match is None:
             raise
         name, registry = match.group('name'), match.group('registry')
