@@ -18,7 +18,8 @@ import dpt_mm  # noqa: F401  (registers the loader and hooks)
 from dpt_mm.engine.hooks import atomic_checkpoint_hook
 from dpt_mm.utils import (TRUST_ENV_VAR, UnsafeCheckpointError,
                           load_checkpoint_file)
-from dpt_mm.utils.checkpoint import load_from_safe_http, load_from_safe_local
+from dpt_mm.utils.checkpoint import (CorruptCheckpointError,
+                                     load_from_safe_http, load_from_safe_local)
 
 
 class ToyModel(BaseModel):
@@ -250,3 +251,99 @@ def test_crash_mid_save_keeps_previous_checkpoint(tmp_path, monkeypatch,
     recorder = IterRecorder()
     make_runner(tmp_path, max_iters=2, resume=True, hooks=[recorder]).train()
     assert recorder.iters == [1]
+
+
+# One safe loader everywhere, with errors that name the file (#16.12).
+DPT2MM = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools',
+                  'model_converters', 'dpt2mm.py')
+
+
+def load_dpt2mm():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('dpt2mm_cli', DPT2MM)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def assert_no_weights_only_advice(error: BaseException) -> None:
+    chain = []
+    while error is not None:
+        chain.append(str(error))
+        error = error.__cause__ or (
+            None if error.__suppress_context__ else error.__context__)
+    assert 'weights_only' not in '\n'.join(chain)
+
+
+def test_dpt2mm_reads_an_mmengine_checkpoint_with_the_safe_loader(
+        tmp_path, capsys):
+    make_runner(tmp_path / 'work', max_iters=1).train()
+    ckpt = str(tmp_path / 'work' / 'iter_1.pth')
+    # mmengine objects (HistoryBuffer) in it: torch's weights_only refuses.
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(ckpt, weights_only=True)
+    dst = tmp_path / 'out.pth'
+    assert load_dpt2mm().main(
+        [ckpt, str(dst), '--variant', 'dpt_hybrid_nyu']) == 1
+    err = capsys.readouterr().err
+    # ToyModel's keys are neither the release's nor dpt_mm's: listed.
+    assert 'no known counterpart' in err and 'linear.weight' in err
+    assert 'Unpickl' not in err and 'weights_only' not in err
+    assert not dst.exists()
+
+
+def test_dpt2mm_names_a_dpt_mm_checkpoint_as_already_converted(
+        tmp_path, capsys):
+    path = str(tmp_path / 'mm.pth')
+    torch.save(dict(meta=dict(), state_dict={
+        'backbone.cls_token': torch.zeros(1),
+        'decode_head.conv.weight': torch.zeros(1)}), path)
+    assert load_dpt2mm().main(
+        [path, str(tmp_path / 'out.pth'), '--variant', 'dpt_hybrid_nyu']) == 1
+    assert 'already a dpt_mm (mmengine) checkpoint' in \
+        capsys.readouterr().err
+
+
+@pytest.mark.parametrize('legacy', [False, True])
+def test_truncated_checkpoint_is_named(tmp_path, legacy):
+    good = tmp_path / 'good.pth'
+    torch.save(ToyModel().state_dict(), str(good),
+               _use_new_zipfile_serialization=not legacy)
+    data = good.read_bytes()
+    path = tmp_path / 'cut.pth'
+    path.write_bytes(data[:len(data) // 2])
+    expected = rf'"{path}" \({len(data) // 2} bytes\): it is truncated'
+    with pytest.raises(CorruptCheckpointError, match=expected) as info:
+        load_checkpoint_file(str(path))
+    assert_no_weights_only_advice(info.value)
+    with pytest.raises(CorruptCheckpointError, match=expected):
+        load_checkpoint(ToyModel(), str(path))  # load_from, Pretrained
+    # An empty file (a copy that never started) too.
+    (tmp_path / 'empty.pth').write_bytes(b'')
+    with pytest.raises(CorruptCheckpointError, match='0 bytes'):
+        load_checkpoint_file(str(tmp_path / 'empty.pth'))
+
+
+@pytest.mark.parametrize('protocol', [0, 2, pickle.HIGHEST_PROTOCOL])
+def test_raw_pickle_is_refused_naming_its_type(tmp_path, protocol):
+    marker = str(tmp_path / 'pwned')
+    path = str(tmp_path / 'raw.pkl')
+    with open(path, 'wb') as file:
+        pickle.dump(dict(note=Note('x'), run=RunsPython(marker)), file,
+                    protocol=protocol)
+    with pytest.raises(UnsafeCheckpointError) as info:
+        load_checkpoint_file(path)
+    message = str(info.value)
+    assert path in message
+    assert f'{__name__}.Note' in message or 'builtins.exec' in message
+    assert_no_weights_only_advice(info.value)
+    assert not osp.exists(marker)
+
+
+def test_raw_pickle_of_plain_data_is_refused_as_a_raw_pickle(tmp_path):
+    path = str(tmp_path / 'plain.pkl')
+    with open(path, 'wb') as file:
+        pickle.dump(dict(a=1), file, protocol=pickle.HIGHEST_PROTOCOL)
+    with pytest.raises(UnsafeCheckpointError,
+                       match='raw pickle .*re-save it with torch.save'):
+        load_checkpoint_file(path)

@@ -17,6 +17,7 @@ from dpt_mm.datasets.transforms.loading import DataFileError
 from dpt_mm.models import ConfigError
 from dpt_mm.utils import (InputError, RegistryNameError,
                           UnsafeCheckpointError, UserError)
+from dpt_mm.utils.checkpoint import CorruptCheckpointError
 from dpt_mm.utils.cli import describe_user_error, exit_if_user_error
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -71,6 +72,8 @@ def test_test_missing_checkpoint(tmp_path) -> None:
      'full mmcv'),
     (DataFileError('bad.png: cannot decode'), 'check_dataset.py'),
     (InputError('--shape must be multiples of 32'), ''),
+    (OSError(28, 'no space left to write iter_9.pth'), 'free some disk'),
+    (CorruptCheckpointError('x.pth is cut short'), 'download it again'),
 ])
 def test_user_errors_have_a_message_and_hint(error, hint) -> None:
     message, found_hint = describe_user_error(error)

@@ -27,6 +27,11 @@ def parse_args() -> argparse.Namespace:
         help='resume from the latest checkpoint in the work dir, or from '
         'the given checkpoint')
     parser.add_argument(
+        '--partial-load',
+        action='store_true',
+        help='with load_from: load the weights that fit (e.g. all but a new '
+        'head) and list the rest, instead of refusing the checkpoint')
+    parser.add_argument(
         '--amp',
         action='store_true',
         default=False,
@@ -100,6 +105,8 @@ def main() -> None:
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    if args.partial_load:
+        cfg.load_from_partial = True
 
     with explain_registry_errors():
         with short_console():  # the full config and environment: log file

@@ -11,7 +11,13 @@ visualizer = dict(
     type='DPTLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(by_epoch=False)
 log_level = 'INFO'
+# DPTRunner loads load_from, --resume and test checkpoints strictly (a
+# checkpoint that does not fit is refused, naming the keys) and locks the
+# work dir against a second training run. load_from_partial=True loads only
+# what fits (fine-tuning with another head) and lists the rest.
+runner_type = 'DPTRunner'
 load_from = None
+load_from_partial = False
 resume = False
 tta_model = dict(type='SegTTAModel')
 val_cfg = dict(type='ValLoop')
@@ -28,5 +34,11 @@ default_hooks = dict(
     visualization=dict(type='SegVisualizationHook'))
 # SampleTrackerHook records the current batch's files so that a non-finite
 # loss names them; RNGStateHook stores the random states in checkpoints so a
-# resumed run repeats the uninterrupted one (with deterministic=True).
-custom_hooks = [dict(type='SampleTrackerHook'), dict(type='RNGStateHook')]
+# resumed run repeats the uninterrupted one (with deterministic=True);
+# ValidPixelCheckHook warns on a batch whose ground truth has no valid pixel
+# (its loss is 0) and stops the run after an epoch (or 50 batches) of them.
+custom_hooks = [
+    dict(type='SampleTrackerHook'),
+    dict(type='RNGStateHook'),
+    dict(type='ValidPixelCheckHook', max_empty_iters=50)
+]

@@ -16,7 +16,8 @@ from torch import Tensor
 
 __all__ = [
     'CheckpointMismatchError', 'Conversion', 'Drop', 'Rule', 'apply_rules',
-    'format_py_config', 'load_converted', 'unwrap_state_dict'
+    'compare_state_dict', 'format_py_config', 'load_converted',
+    'unwrap_state_dict'
 ]
 
 StateDict = Dict[str, Tensor]
@@ -30,10 +31,12 @@ class CheckpointMismatchError(RuntimeError):
         unexpected (Sequence[str]): State-dict keys the model does not have.
         mismatched (Sequence[str]): ``key: checkpoint shape vs model shape``.
         context (str): What was being loaded, for the message.
+        hint (str): What the user can do, put last. Defaults to ''.
     """
 
     def __init__(self, missing: Sequence[str], unexpected: Sequence[str],
-                 mismatched: Sequence[str] = (), context: str = '') -> None:
+                 mismatched: Sequence[str] = (), context: str = '',
+                 hint: str = '') -> None:
         self.missing = list(missing)
         self.unexpected = list(unexpected)
         self.mismatched = list(mismatched)
@@ -45,6 +48,8 @@ class CheckpointMismatchError(RuntimeError):
             if keys:
                 lines.append(f'  {len(keys)} {title}:')
                 lines.extend(f'    {k}' for k in keys)
+        if hint:
+            lines.append(hint)
         super().__init__('\n'.join(lines))
 
 
@@ -185,6 +190,32 @@ def unwrap_state_dict(checkpoint: Mapping[str, Any],
     return dict(checkpoint)
 
 
+def compare_state_dict(
+        model: nn.Module, state_dict: Mapping[str, Tensor]
+) -> Tuple[List[str], List[str], List[str]]:
+    """What keeps ``state_dict`` from loading strictly into ``model``.
+
+    Args:
+        model (nn.Module): Target model.
+        state_dict (Mapping[str, Tensor]): Flat key → tensor weights.
+
+    Returns:
+        tuple[list[str], list[str], list[str]]: Missing model keys,
+        unexpected checkpoint keys, and ``key: checkpoint shape vs model
+        shape`` for keys in both whose shapes differ; all sorted.
+    """
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    mismatched = [
+        f'{k}: checkpoint {tuple(state_dict[k].shape)} vs model '
+        f'{tuple(expected[k].shape)}' for k in sorted(expected)
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(
+            expected[k].shape)
+    ]
+    return missing, unexpected, mismatched
+
+
 def load_converted(model: nn.Module,
                    state_dict: Mapping[str, Tensor],
                    context: str = 'converted checkpoint') -> None:
@@ -206,15 +237,7 @@ def load_converted(model: nn.Module,
     if 'state_dict' in state_dict and isinstance(state_dict['state_dict'],
                                                  Mapping):
         state_dict = state_dict['state_dict']
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    mismatched = [
-        f'{k}: checkpoint {tuple(state_dict[k].shape)} vs model '
-        f'{tuple(expected[k].shape)}' for k in sorted(expected)
-        if k in state_dict and tuple(state_dict[k].shape) != tuple(
-            expected[k].shape)
-    ]
+    missing, unexpected, mismatched = compare_state_dict(model, state_dict)
     if missing or unexpected or mismatched:
         raise CheckpointMismatchError(missing, unexpected, mismatched,
                                       context)

@@ -25,9 +25,14 @@ listing what ``weights_only`` refuses:
   and a dtype instance's type is its dtype class. Metrics may hand float32
   or int64 scalars to the message hub, so the whole numeric family is in.
 
-Anything else is refused with :class:`UnsafeCheckpointError`. A trusted file
-holding other objects loads with ``trust=True`` or the environment variable
-``DPT_MM_TRUST_CHECKPOINTS=1``.
+Anything else is refused with :class:`UnsafeCheckpointError`, naming the
+file and the type; a raw ``pickle.dump`` file (not written by
+``torch.save``) is refused the same way, its types found by reading the
+pickle's opcodes without executing them. A trusted file holding other
+objects loads with ``trust=True`` or the environment variable
+``DPT_MM_TRUST_CHECKPOINTS=1``. PyTorch's advice to retry with
+``weights_only=False`` is not passed on. A truncated or corrupt file is a
+:class:`CorruptCheckpointError` naming the file and its size.
 
 :func:`register_safe_checkpoint_loader` (called by ``import dpt_mm``) puts
 this loader behind mmengine's ``CheckpointLoader`` for local paths and
@@ -38,14 +43,18 @@ all use it.
 import os
 import os.path as osp
 import pickle
+import pickletools
 import re
+import struct
+import zipfile
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 
 __all__ = [
-    'TRUST_ENV_VAR', 'UnsafeCheckpointError', 'allowed_checkpoint_globals',
-    'load_checkpoint_file', 'register_safe_checkpoint_loader'
+    'TRUST_ENV_VAR', 'CorruptCheckpointError', 'UnsafeCheckpointError',
+    'allowed_checkpoint_globals', 'load_checkpoint_file',
+    'register_safe_checkpoint_loader'
 ]
 
 TRUST_ENV_VAR = 'DPT_MM_TRUST_CHECKPOINTS'
@@ -59,6 +68,95 @@ _GLOBAL_PATTERN = re.compile(r'GLOBAL (\S+)')
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds a Python object outside the safe-load allowlist."""
+
+
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint file is truncated or otherwise unreadable."""
+
+
+# What torch raises on a file cut short or damaged (zip or legacy format):
+# its unpickler reads past the end (IndexError, struct.error), meets a
+# broken memo (KeyError) or bytes that do not decode (ValueError).
+_CORRUPT_ERRORS = (RuntimeError, EOFError, OSError, zipfile.BadZipFile,
+                   pickle.UnpicklingError, IndexError, KeyError, ValueError,
+                   struct.error)
+# Opcodes that push a string (the module and name of a STACK_GLOBAL).
+_STRING_OPCODES = {'SHORT_BINUNICODE', 'BINUNICODE', 'BINUNICODE8',
+                   'UNICODE', 'SHORT_BINSTRING', 'BINSTRING', 'STRING'}
+
+
+_LEGACY_TORCH_MAGIC = 0x1950a86a20f9469cfc6c  # first pickle of old torch.save
+
+
+def _first_pickle_ops(path: str) -> List[Tuple[str, Any]]:
+    """``(opcode name, argument)`` of the first pickle in a file.
+
+    Read with :mod:`pickletools`, which decodes opcodes without executing
+    anything; stops at the first error (a truncated or non-pickle file).
+    """
+    ops: List[Tuple[str, Any]] = []
+    try:
+        with open(path, 'rb') as file:
+            for opcode, arg, _ in pickletools.genops(file):
+                ops.append((opcode.name, arg))
+    except Exception:  # not (or not all) a pickle: keep what was read
+        pass
+    return ops
+
+
+def _pickle_globals(path: str) -> List[str]:
+    """Globals a raw pickle file names, read from its opcodes only.
+
+    The strings of a protocol-4 ``STACK_GLOBAL`` are tracked through the
+    memo.
+
+    Args:
+        path (str): A file written by ``pickle.dump``.
+
+    Returns:
+        list[str]: ``module.name`` of each global, in order, without
+        repeats; empty for a file that is not a readable pickle.
+    """
+    found: List[str] = []
+    memo: Dict[int, Any] = {}
+    pushed: List[Any] = []
+    for name, arg in _first_pickle_ops(path):
+        if name in ('GLOBAL', 'INST'):
+            found.append(str(arg).replace(' ', '.'))
+        elif name == 'STACK_GLOBAL' and len(pushed) >= 2:
+            found.append(f'{pushed[-2]}.{pushed[-1]}')
+        if name in _STRING_OPCODES:
+            pushed.append(arg)
+        elif name == 'MEMOIZE':
+            memo[len(memo)] = pushed[-1] if pushed else None
+        elif name in ('PUT', 'BINPUT', 'LONG_BINPUT'):
+            memo[int(arg)] = pushed[-1] if pushed else None
+        elif name in ('GET', 'BINGET', 'LONG_BINGET'):
+            pushed.append(memo.get(int(arg)))
+        elif name != 'FRAME':
+            pushed.append(None)
+    return list(dict.fromkeys(g for g in found if 'None' not in g))
+
+
+def _is_raw_pickle(source: str) -> bool:
+    """Whether ``source`` is a complete ``pickle.dump`` file.
+
+    ``torch.save`` writes a zip, or (legacy format) a first pickle holding
+    only its magic number.
+    """
+    if not osp.isfile(source) or zipfile.is_zipfile(source):
+        return False
+    ops = _first_pickle_ops(source)
+    return bool(ops) and ops[-1][0] == 'STOP' and (
+        _LEGACY_TORCH_MAGIC not in [arg for _, arg in ops])
+
+
+def _short_reason(error: BaseException) -> str:
+    """The first line of torch's error, never its weights_only advice."""
+    lines = [line.strip() for line in str(error).splitlines()
+             if line.strip() and 'weights_only' not in line
+             and 'Weights only load failed' not in line]
+    return f'{type(error).__name__}: {lines[0] if lines else "no details"}'
 
 
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
@@ -122,24 +220,64 @@ def _guarded_load(load: Callable[[bool], Any], source: str,
         Any: The loaded object.
     """
     if _trust_requested(trust):
-        return load(False)
+        return _named_corruption(lambda: load(False), source)
     # A context, not add_safe_globals: the allowlist must not leak into
     # other torch.load calls of the process.
     with torch.serialization.safe_globals(allowed_checkpoint_globals()):
         try:
-            return load(True)
+            return _named_corruption(lambda: load(True), source)
         except pickle.UnpicklingError as error:
             found = _GLOBAL_PATTERN.search(str(error))
-            name = found.group(1) if found else 'unknown (see the cause)'
-            if found and '.' not in name.split('(')[0]:
-                name = f'builtins.{name}'  # torch drops the prefix
+            if found:
+                name = found.group(1)
+                if '.' not in name.split('(')[0]:
+                    name = f'builtins.{name}'  # torch drops the prefix
+                what = (f'it contains the global "{name}", which is not on '
+                        "dpt_mm's allowlist of types that mmengine "
+                        'checkpoints hold, and unpickling it')
+            elif _is_raw_pickle(source):
+                names = _pickle_globals(source)
+                shown = ', '.join(f'"{n}"' for n in names[:8]) + (
+                    ', ...' if len(names) > 8 else '')
+                what = ('it is a raw pickle (written by pickle.dump, not '
+                        'torch.save) ' +
+                        (f'holding {shown}' if names else
+                         'holding no named types') +
+                        ', which torch\'s restricted unpickler does not '
+                        'read; re-save it with torch.save, since unpickling '
+                        'it without restriction')
+            else:
+                what = (f'torch\'s restricted unpickler refused it '
+                        f'({_short_reason(error)}), and unpickling it '
+                        'without restriction')
+            # Not "from error": torch's message advises weights_only=False.
             raise UnsafeCheckpointError(
-                f'Refusing to load checkpoint "{source}": it contains the '
-                f'global "{name}", which is not on dpt_mm\'s allowlist of '
-                'types that mmengine checkpoints hold, and unpickling it '
+                f'Refusing to load checkpoint "{source}": {what} '
                 'could run arbitrary code. If you trust this file, load it '
                 'with dpt_mm.utils.load_checkpoint_file(path, trust=True) or '
-                f'set the environment variable {TRUST_ENV_VAR}=1.') from error
+                f'set the environment variable {TRUST_ENV_VAR}=1.') from None
+
+
+def _named_corruption(load: Callable[[], Any], source: str) -> Any:
+    """Run ``load``; a truncated or damaged file raises naming ``source``.
+
+    Refusals of unsafe content (an ``UnpicklingError`` naming a global, or
+    any error of a raw pickle) pass through for :func:`_guarded_load`.
+    """
+    try:
+        return load()
+    except (PermissionError, IsADirectoryError, FileNotFoundError):
+        raise
+    except _CORRUPT_ERRORS as error:
+        if isinstance(error, pickle.UnpicklingError) and (
+                _GLOBAL_PATTERN.search(str(error)) or _is_raw_pickle(source)):
+            raise
+        size = (f'{osp.getsize(source)} bytes' if osp.isfile(source) else
+                'size unknown')
+        raise CorruptCheckpointError(
+            f'cannot read checkpoint "{source}" ({size}): it is truncated or '
+            'corrupt, e.g. a copy or download that did not finish or a save '
+            f'that was interrupted ({_short_reason(error)}).') from None
 
 
 def load_checkpoint_file(path: str,
@@ -174,6 +312,8 @@ def load_checkpoint_file(path: str,
         FileNotFoundError: ``path`` is not a file.
         UnsafeCheckpointError: The file holds a global outside the allowlist
             and is not trusted; the message names the file and the global.
+        CorruptCheckpointError: The file is truncated or damaged; the
+            message names it and its size.
     """
     path = osp.expanduser(path)
     if not osp.isfile(path):

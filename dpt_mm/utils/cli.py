@@ -22,6 +22,7 @@ with::
 
 This module is imported only after a failure, so it costs nothing before.
 """
+import errno
 import importlib
 import sys
 from typing import List, Optional, Sequence, Tuple
@@ -41,6 +42,8 @@ _KNOWN_USER_ERRORS: Tuple[Tuple[str, str, str], ...] = (
      'install the full mmcv build, or use a config without that op'),
     ('dpt_mm.utils.checkpoint', 'UnsafeCheckpointError',
      'if you trust the file, set DPT_MM_TRUST_CHECKPOINTS=1'),
+    ('dpt_mm.utils.checkpoint', 'CorruptCheckpointError',
+     'the file is cut short or not a checkpoint: write or download it again'),
     ('dpt_mm.converters.common', 'CheckpointMismatchError',
      'the checkpoint was made for another model: use its config, or '
      'convert it with tools/model_converters/'),
@@ -79,8 +82,8 @@ def describe_user_error(err: BaseException) -> Optional[List[str]]:
     User errors are :class:`~dpt_mm.utils.errors.UserError` subclasses,
     dpt_mm's other input errors (``CheckpointMismatchError``,
     ``UnsafeCheckpointError``, ``MissingCompiledOpError``,
-    ``DataFileError``), missing files and folders, and mmengine's
-    "X is not in the registry" KeyError.
+    ``DataFileError``...), missing files and folders, a full disk, and
+    mmengine's "X is not in the registry" KeyError.
 
     Args:
         err (BaseException): The error a tool's ``main`` raised.
@@ -91,6 +94,8 @@ def describe_user_error(err: BaseException) -> Optional[List[str]]:
     """
     if isinstance(err, UserError):
         hint = err.hint
+    elif isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        hint = 'free some disk space, or use another --work-dir'
     elif isinstance(err, _OS_ERRORS) or (
             isinstance(err, KeyError) and NOT_IN_REGISTRY.search(str(err))):
         hint = None

@@ -35,6 +35,10 @@ def _dataset_meta(model_cfg: Dict[str, Any]) -> Dict[str, Any]:
         f'class_{i}' for i in range(head.get('num_classes', 0))))
 
 
+class AlreadyConvertedError(ValueError):
+    """The source is a dpt_mm checkpoint, not an original release file."""
+
+
 def convert(src: str, dst: str, variant: Optional[str] = None,
             config: Optional[str] = None, verify: bool = True) -> None:
     """Convert, verify by a strict load, then write the checkpoint.
@@ -50,7 +54,9 @@ def convert(src: str, dst: str, variant: Optional[str] = None,
     from mmengine.config import Config
     from dpt_mm.converters import (check_original_numerics, guess_variant,
                                    load_converted, map_original_state_dict,
-                                   resolve_model_config, variant_config_path)
+                                   resolve_model_config, unwrap_state_dict,
+                                   variant_config_path)
+    from dpt_mm.utils import load_checkpoint_file
     if config is None:
         variant = variant or guess_variant(src)
         config = variant_config_path(variant)
@@ -61,7 +67,17 @@ def convert(src: str, dst: str, variant: Optional[str] = None,
     for issue in check_original_numerics(model_cfg):
         print(f'WARNING: {issue}; outputs will differ slightly from the '
               'original release')
-    checkpoint = torch.load(src, map_location='cpu', weights_only=True)
+    # The one safe loader of the project: names the file when it is
+    # truncated, the type when it holds one that could run code.
+    checkpoint = load_checkpoint_file(src, map_location='cpu')
+    # Releases keep the weights flat or under "model"; mmengine files under
+    # "state_dict".
+    checkpoint = unwrap_state_dict(checkpoint, ('state_dict', 'model'))
+    if any(k.startswith(('backbone.', 'decode_head.')) for k in checkpoint):
+        raise AlreadyConvertedError(
+            f'{src} is already a dpt_mm (mmengine) checkpoint: use it '
+            'directly (init_model, tools/test.py, load_from), no conversion '
+            'is needed')
     conversion = map_original_state_dict(checkpoint, model_cfg)
     state_dict = conversion.state_dict
     if verify:
@@ -90,6 +106,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point."""
     from dpt_mm.converters import (ORIGINAL_VARIANTS,
                                    CheckpointMismatchError, guess_variant)
+    from dpt_mm.utils.checkpoint import (CorruptCheckpointError,
+                                        UnsafeCheckpointError)
     parser = argparse.ArgumentParser(
         description='Convert an original isl-org/DPT release file into a '
         'dpt_mm (mmengine) checkpoint.')
@@ -113,7 +131,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             parser.error(str(err))
     try:
         convert(args.src, args.dst, variant, args.config, not args.no_verify)
-    except (CheckpointMismatchError, KeyError, ValueError) as err:
+    except (CheckpointMismatchError, KeyError, ValueError,
+            CorruptCheckpointError, UnsafeCheckpointError,
+            AlreadyConvertedError) as err:
         # The message lists every offending key; no traceback needed.
         print(f'error: {err.args[0] if isinstance(err, KeyError) else err}',
               file=sys.stderr)

@@ -54,7 +54,8 @@ def load_timm_checkpoint(path: str) -> Dict[str, Any]:
     if path.endswith('.safetensors'):
         from safetensors.torch import load_file
         return load_file(path, device='cpu')
-    return torch.load(path, map_location='cpu', weights_only=True)
+    from dpt_mm.utils import load_checkpoint_file
+    return load_checkpoint_file(path, map_location='cpu')
 
 
 def _backbone_config(variant: Optional[str], config: Optional[str],

@@ -18,6 +18,17 @@ no older checkpoint left.
   checkpoint it points to is complete;
 * checkpoints beyond ``max_keep_ckpts`` are deleted only after that.
 
+It also keeps what is on disk usable when a run goes wrong:
+
+* a save that finds the disk full raises an ``OSError`` (errno ENOSPC)
+  naming the file, the space it needed and the space left; the previous
+  checkpoint and ``last_checkpoint`` stay as they were;
+* no checkpoint is saved while the run is diverging (the optimizer wrapper
+  is skipping non-finite steps, or a weight is NaN/inf), so pruning never
+  replaces the last good checkpoint with wrecked weights;
+* temporary files a killed save left behind (``.iter_N.pth.<pid>.<id>.tmp``,
+  as large as a checkpoint) are removed when the next run starts.
+
 Enable it in a config by replacing the default checkpoint hook::
 
     default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook', ...))
@@ -25,11 +36,16 @@ Enable it in a config by replacing the default checkpoint hook::
 It takes exactly ``CheckpointHook``'s arguments. Remote ``out_dir``s and
 explicit ``backend_args`` keep mmengine's (non-atomic) checkpoint writes.
 """
+import errno
+import logging
 import os
 import os.path as osp
+import re
+import shutil
 import uuid
-from typing import Any, Union
+from typing import Any, List, Optional, Union
 
+import torch
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
@@ -38,10 +54,13 @@ from mmseg.registry import HOOKS
 
 __all__ = [
     'ATOMIC_BACKEND', 'AtomicCheckpointHook', 'AtomicLocalBackend',
-    'atomic_write_bytes'
+    'atomic_write_bytes', 'remove_orphaned_temporaries'
 ]
 
 ATOMIC_BACKEND = 'dpt_mm_atomic_local'
+# ``.<name>.<pid>.<8 hex>.tmp``; files of older versions lack the pid.
+_TMP_PATTERN = re.compile(r'^\..+?(?:\.(\d+))?\.[0-9a-f]{8}\.tmp$')
+_DISK_FULL = (errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC))
 
 
 def _write_and_sync(file: Any, data: bytes) -> None:
@@ -79,18 +98,76 @@ def atomic_write_bytes(data: bytes, filepath: str) -> None:
     """
     directory = osp.dirname(osp.abspath(filepath))
     os.makedirs(directory, exist_ok=True)
+    # The pid tells the clean-up at the next start whose file it is.
     tmp_path = osp.join(
-        directory, f'.{osp.basename(filepath)}.{uuid.uuid4().hex[:8]}.tmp')
+        directory, f'.{osp.basename(filepath)}.{os.getpid()}.'
+        f'{uuid.uuid4().hex[:8]}.tmp')
     try:
         # 'xb' (not mkstemp) so the file gets the usual umask permissions.
         with open(tmp_path, 'xb') as file:
             _write_and_sync(file, data)
         os.replace(tmp_path, filepath)
-    except BaseException:
+    except BaseException as error:
         if osp.exists(tmp_path):
             os.remove(tmp_path)
+        if isinstance(error, OSError) and error.errno in _DISK_FULL:
+            raise _disk_full_error(error, filepath, len(data)) from error
         raise
     _fsync_directory(directory)
+
+
+def _disk_full_error(error: OSError, filepath: str, size: int) -> OSError:
+    """The full-disk error, naming the file and the space involved."""
+    directory = osp.dirname(osp.abspath(filepath))
+    try:
+        free = f'{shutil.disk_usage(directory).free / 2**20:.1f} MiB'
+    except OSError:
+        free = 'unknown'
+    return OSError(
+        error.errno,
+        f'no space left to write {filepath}: it needs {size / 2**20:.1f} '
+        f'MiB, {free} are free in {directory} ({os.strerror(error.errno)}). '
+        f'{osp.basename(filepath)} keeps its previous content and earlier '
+        'checkpoints are untouched; free some space (or use another work '
+        'dir) and resume.', filepath)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
+def remove_orphaned_temporaries(directory: str) -> List[str]:
+    """Delete the temporary files that killed atomic writes left behind.
+
+    A file is removed when its writer process (the pid in its name) no
+    longer runs, or when its name has no pid (older versions).
+
+    Args:
+        directory (str): Folder to clean (not recursive).
+
+    Returns:
+        list[str]: ``path (size)`` of each removed file.
+    """
+    removed = []
+    if not osp.isdir(directory):
+        return removed
+    for name in sorted(os.listdir(directory)):
+        match = _TMP_PATTERN.match(name)
+        path = osp.join(directory, name)
+        if match is None or not osp.isfile(path):
+            continue
+        if match.group(1) is not None and _pid_alive(int(match.group(1))):
+            continue
+        size = osp.getsize(path)
+        os.remove(path)
+        removed.append(f'{path} ({size / 2**20:.1f} MiB)')
+    return removed
 
 
 class AtomicLocalBackend(LocalBackend):
@@ -131,6 +208,30 @@ def _is_local(path: str) -> bool:
     return '://' not in path
 
 
+def _divergence(runner) -> Optional[str]:
+    """Why the current weights must not become a checkpoint, or None."""
+    wrapper = getattr(runner, 'optim_wrapper', None)
+    wrappers = getattr(wrapper, 'optim_wrappers', {wrapper: wrapper})
+    skips = max((getattr(w, 'consecutive_skips', 0) or 0)
+                for w in wrappers.values())
+    if skips:
+        return (f'the last {skips} optimizer step(s) were skipped for a '
+                'non-finite loss or gradient')
+    model = runner.model.module if hasattr(runner.model, 'module') \
+        else runner.model
+    params = [p.detach() for p in model.parameters()]
+    if not params:
+        return None
+    # One host sync for all tensors, not one per tensor.
+    finite = torch.stack([torch.isfinite(p).all() for p in params])
+    if bool(finite.all()):
+        return None
+    names = [name for (name, _), ok in zip(model.named_parameters(),
+                                            finite.tolist()) if not ok]
+    shown = ', '.join(names[:5]) + (', ...' if len(names) > 5 else '')
+    return f'{len(names)} weight tensors hold NaN/inf ({shown})'
+
+
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
     """``CheckpointHook`` whose saves survive being interrupted.
@@ -160,6 +261,18 @@ class AtomicCheckpointHook(CheckpointHook):
         """
         out_dir = self.out_dir if self.out_dir is not None else \
             runner.work_dir
+        if is_main_process():
+            directories = {runner.work_dir}
+            if _is_local(str(out_dir)):
+                directories.add(str(out_dir))
+            removed = [path for directory in sorted(directories)
+                       for path in remove_orphaned_temporaries(directory)]
+            if removed:
+                print_log(
+                    'AtomicCheckpointHook: removed temporary files left by '
+                    'an interrupted save:\n' +
+                    '\n'.join(f'  {path}' for path in removed),
+                    logger='current', level=logging.WARNING)
         if (self.backend_args is None and self.file_client_args is None
                 and _is_local(str(out_dir))):
             self.backend_args = dict(backend=ATOMIC_BACKEND)
@@ -170,6 +283,24 @@ class AtomicCheckpointHook(CheckpointHook):
                 'plain local, checkpoints are written the non-atomic way.',
                 logger='current')
         super().before_train(runner)
+
+    def _save_checkpoint(self, runner) -> None:
+        """Save unless the run is diverging; then keep the last good one.
+
+        Args:
+            runner (Runner): The runner of the training process.
+        """
+        problem = _divergence(runner)
+        if problem is None:
+            super()._save_checkpoint(runner)
+            return
+        step = runner.epoch + 1 if self.by_epoch else runner.iter + 1
+        kept = getattr(self, 'last_ckpt', None) or 'none saved yet'
+        print_log(
+            f'AtomicCheckpointHook: not saving the checkpoint of '
+            f'{"epoch" if self.by_epoch else "iteration"} {step}: {problem}. '
+            f'The last good checkpoint ({kept}) is kept.',
+            logger='current', level=logging.WARNING)
 
     def _save_checkpoint_with_step(self, runner, step: int,
                                    meta: dict) -> None:
