@@ -233,6 +233,8 @@ def test_train_unknown_type_names_registry_and_closest(tmp_path) -> None:
     for sub in ('images/train', 'annotations/train', 'images/test',
                 'annotations/test'):
         (root / sub).mkdir(parents=True)
+    for sub in ('images/train', 'images/test'):  # not empty: no data error
+        (root / sub / 'a.jpg').write_bytes(b'')
     proc = subprocess.run(
         [sys.executable, TRAIN, TOY_DEPTH, '--work-dir',
          str(tmp_path / 'work'), '--cfg-options', 'model.neck.type=DPTNek',
@@ -266,6 +268,7 @@ def test_train_missing_data_root_fails_before_training(
 
 def test_check_data_paths_names_loader_key_and_folder(tmp_path) -> None:
     (tmp_path / 'img').mkdir()
+    (tmp_path / 'img' / 'a.jpg').write_bytes(b'')  # not an empty folder
     dataset = dict(type='ADE20KDataset', data_root=str(tmp_path),
                    data_prefix=dict(img_path='img', seg_map_path='ann'))
     cfg = Config(dict(

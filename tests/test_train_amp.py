@@ -1,19 +1,22 @@
-"""``tools/train.py --amp``: trains with an accelerator, says why not without.
+"""``tools/train.py --amp``: float16 AMP with a GPU, bfloat16 autocast on CPU.
 
 ``--amp`` switches the optimiser wrapper to mmengine's ``AmpOptimWrapper``
-(or dpt_mm's ``NonFiniteGuardAmpOptimWrapper``, which derives from it).
-mmengine 0.10.7's wrapper asserts a GPU/NPU/MLU/MUSA device, so on a
-CPU-only machine the run stops with that message instead of training in
-bf16.
+(or dpt_mm's ``NonFiniteGuardAmpOptimWrapper``) when an accelerator is
+present. mmengine 0.10.7's wrapper asserts a GPU/NPU/MLU/MUSA device, so
+without one ``--amp`` picks dpt_mm's ``NonFiniteGuardCPUAmpOptimWrapper``
+(bfloat16 autocast, no loss scaler) and trains.
 """
 import os
 import os.path as osp
 import subprocess
 import sys
 
+import pytest
+import torch
 from mmengine.config import Config
 from mmengine.device import (is_cuda_available, is_mlu_available,
                              is_musa_available, is_npu_available)
+from mmengine.optim import build_optim_wrapper
 
 from toy_utils import make_toy_root, shrink_config
 
@@ -40,12 +43,30 @@ def test_train_amp(tmp_path_factory, tmp_path):
          str(tmp_path / 'work'), '--amp'],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, timeout=300)
-    if _has_accelerator():
-        assert result.returncode == 0, result.stdout[-3000:]
-        assert "type='NonFiniteGuardAmpOptimWrapper'" in result.stdout
-        assert 'Iter(train) [2/2]' in result.stdout
-    else:
-        assert result.returncode != 0, result.stdout[-3000:]
-        assert ('AmpOptimizerWrapper`` is only available training on gpu'
-                in result.stdout), result.stdout[-3000:]
-        assert 'Iter(train)' not in result.stdout
+    assert result.returncode == 0, result.stdout[-3000:]
+    wrapper = ('NonFiniteGuardAmpOptimWrapper' if _has_accelerator() else
+               'NonFiniteGuardCPUAmpOptimWrapper')
+    assert f"type='{wrapper}'" in result.stdout, result.stdout[-3000:]
+    assert 'Iter(train) [2/2]' in result.stdout
+    assert 'loss: nan' not in result.stdout
+
+
+def test_cpu_amp_wrapper_autocasts_and_updates_float32_weights():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(),
+                                torch.nn.Linear(8, 1))
+    before = [p.detach().clone() for p in model.parameters()]
+    wrapper = build_optim_wrapper(model, dict(
+        type='NonFiniteGuardCPUAmpOptimWrapper',
+        optimizer=dict(type='SGD', lr=0.1), loss_scale='dynamic'))
+    with wrapper.optim_context(model):
+        out = model(torch.randn(3, 4))
+    assert out.dtype == torch.bfloat16  # the forward ran in bf16
+    wrapper.update_params(out.float().square().mean())
+    for old, new in zip(before, model.parameters()):
+        assert new.dtype == torch.float32
+        assert not torch.equal(old, new)  # every parameter was updated
+    with pytest.raises(ValueError, match='bfloat16 only'):
+        build_optim_wrapper(model, dict(
+            type='CPUAmpOptimWrapper', dtype='float16',
+            optimizer=dict(type='SGD', lr=0.1)))

@@ -110,7 +110,7 @@ def shrink_config(cfg: Config, data_root: str, work_dir: str,
         neck.channels = 16
         if neck.get('fusion_norm_cfg'):
             neck.fusion_norm_cfg = dict(type='BN')
-    for key in ('decode_head', 'auxiliary_head'):
+    for key in ('decode_head', 'auxiliary_head', 'depth_head'):
         head = model.get(key)
         if not head:
             continue
@@ -146,4 +146,5 @@ def _toy_layout(dataset_type: str) -> str:
         'NYUDataset': 'nyu',
         'KITTIDepthDataset': 'kitti',
         'RelativeDepthDataset': 'relative',
+        'DepthSegDataset': 'depth_seg',
     }[dataset_type]

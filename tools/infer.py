@@ -20,9 +20,13 @@ Outputs are named after the input's stem (``kitchen.jpg`` → ``kitchen_*``):
   maps.
 
 Inputs that fail are reported at the end and make the exit code 1; the
-others are processed and written anyway.
+others are processed and written anyway. Folder entries named like images
+that are not image files (a folder ``x.jpg/``, a symlink loop, a broken
+link) are skipped and listed at the end. An ``--out-dir`` that cannot be
+created stops the tool before the model is loaded (exit code 2).
 """
 import argparse
+import errno
 import os
 import os.path as osp
 import sys
@@ -37,7 +41,7 @@ if osp.dirname(HERE) not in sys.path:  # run from a checkout
 
 # Imported in main(), after the arguments, so that --help is instant.
 if TYPE_CHECKING:
-    from dpt_mm.apis import DPTInferencer
+    from dpt_mm.apis import DPTInferencer, InferenceFailure
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v',
                     '.mpg', '.mpeg', '.wmv')
@@ -69,6 +73,75 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.batch_size < 1:
         parser.error('--batch-size must be >= 1')
     return args
+
+
+def check_out_dir(out_dir: str) -> None:
+    """Create ``out_dir``, or fail before any input is processed.
+
+    Args:
+        out_dir (str): The output folder.
+
+    Raises:
+        OSError: It exists as a file, cannot be created or is not
+            writable; the message names it.
+    """
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise NotADirectoryError(
+            f'--out-dir {out_dir} exists and is not a folder')
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as error:
+        raise OSError(f'--out-dir {out_dir} cannot be created: '
+                      f'{error.strerror}') from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise PermissionError(f'--out-dir {out_dir} is not writable')
+
+
+def unusable_reason(path: str) -> Optional[str]:
+    """Why a path named like an image cannot be read as one, if it cannot.
+
+    Args:
+        path (str): A file system path.
+
+    Returns:
+        str | None: ``'symlink loop'``, ``'broken symlink'``, ``'a folder
+        named like an image'`` or the OS error; None for a regular file (or
+        a path that does not exist and is no link: "not found" is reported
+        elsewhere).
+    """
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return 'symlink loop'
+        if osp.islink(path):
+            return 'broken symlink'
+        return None if error.errno == errno.ENOENT else error.strerror
+    return 'a folder named like an image' if osp.isdir(path) else None
+
+
+def skipped_entries(folder: str) -> List['InferenceFailure']:
+    """Entries of ``folder`` named like images that are not image files.
+
+    ``DPTInferencer.list_inputs`` reads the image files of a folder and
+    passes over anything else; these are the entries a user expects read.
+
+    Args:
+        folder (str): An input folder.
+
+    Returns:
+        list[InferenceFailure]: Path and reason per skipped entry, sorted.
+    """
+    from dpt_mm.apis import InferenceFailure
+    from dpt_mm.apis.inferencer import IMAGE_EXTENSIONS
+    skipped = []
+    for name in sorted(os.listdir(folder)):
+        path = osp.join(folder, name)
+        reason = unusable_reason(path) if name.lower().endswith(
+            IMAGE_EXTENSIONS) else None
+        if reason is not None:
+            skipped.append(InferenceFailure(path, f'skipped: {reason}'))
+    return skipped
 
 
 def is_video(path: str) -> bool:
@@ -152,18 +225,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         int: 0 when every input succeeded, 1 otherwise.
     """
     args = parse_args(argv)
+    try:
+        check_out_dir(args.out_dir)  # before the model runs on anything
+    except OSError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
     import dpt_mm  # noqa: F401  (registers the components)
     from dpt_mm.apis import DPTInferencer, InferenceFailure
     from dpt_mm.apis.inferencer import IMAGE_EXTENSIONS
     inferencer = DPTInferencer(args.config, args.checkpoint, args.device,
                                cmap=args.cmap)
     failures: List[InferenceFailure] = []
+    skipped: List[InferenceFailure] = []
     images: List[str] = []
     videos: List[str] = []
     for source in args.inputs:
         if is_video(source):
             videos.append(source)
             continue
+        reason = unusable_reason(source)
+        if reason is not None and not osp.isdir(source):
+            failures.append(InferenceFailure(source, reason))
+            continue
+        if osp.isdir(source):
+            skipped += skipped_entries(source)
         try:
             images += [n for n, _ in inferencer.list_inputs(source)]
         except (FileNotFoundError, ValueError) as error:
@@ -192,6 +277,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             failures.append(
                 InferenceFailure(video, f'{type(error).__name__}: {error}'))
     print(f'{written} input(s) written to {args.out_dir}')
+    if skipped:
+        entries = 'entry' if len(skipped) == 1 else 'entries'
+        print(f'{len(skipped)} folder {entries} named like images skipped:',
+              file=sys.stderr)
+        for entry in skipped:
+            print(f'  {entry}', file=sys.stderr)
     if failures:
         print(f'{len(failures)} input(s) failed:', file=sys.stderr)
         for failure in failures:

@@ -30,8 +30,10 @@ def parse_args() -> argparse.Namespace:
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir',
-        help='directory where painted images will be saved. If specified, '
-        'it will be automatically saved to the work_dir/timestamp/show_dir')
+        help='directory where a picture of every test image is written, '
+        'named after the image (segmentation: ground truth | prediction '
+        'overlays; depth: image | ground truth | prediction; joint depth + '
+        'segmentation: both)')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
@@ -59,6 +61,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def trigger_visualization_hook(cfg, args) -> None:
+    """Draw every test image: shown (--show) and/or written (--show-dir)."""
     default_hooks = cfg.default_hooks
     if 'visualization' not in default_hooks:
         from dpt_mm.utils import InputError
@@ -67,12 +70,14 @@ def trigger_visualization_hook(cfg, args) -> None:
             '--show or --show-dir; see configs/_base_/default_runtime.py')
     hook = default_hooks['visualization']
     hook['draw'] = True
+    hook['interval'] = 1  # mmseg's 50 skips whole small test sets
     if args.show:
         hook['show'] = True
         hook['wait_time'] = args.wait_time
     if args.show_dir:
-        visualizer = cfg.visualizer
-        visualizer['save_dir'] = args.show_dir
+        # One picture per test image, written in --show-dir itself.
+        hook['type'] = 'ShowDirHook'
+        hook['out_dir'] = args.show_dir
 
 
 def main() -> None:

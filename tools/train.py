@@ -35,7 +35,8 @@ def parse_args() -> argparse.Namespace:
         '--amp',
         action='store_true',
         default=False,
-        help='enable automatic-mixed-precision training')
+        help='enable automatic-mixed-precision training (float16 with a '
+        'loss scale on a GPU, bfloat16 autocast on a CPU)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -60,13 +61,30 @@ AMP_WRAPPERS = {
     'OptimWrapper': 'AmpOptimWrapper',
     'NonFiniteGuardOptimWrapper': 'NonFiniteGuardAmpOptimWrapper',
 }
+# mmengine's AmpOptimWrapper asserts a GPU; on CPU, bfloat16 autocast.
+CPU_AMP_WRAPPERS = {
+    'OptimWrapper': 'CPUAmpOptimWrapper',
+    'NonFiniteGuardOptimWrapper': 'NonFiniteGuardCPUAmpOptimWrapper',
+}
+
+
+def _has_accelerator() -> bool:
+    from mmengine.device import (is_cuda_available, is_mlu_available,
+                                 is_musa_available, is_npu_available)
+    return (is_cuda_available() or is_npu_available() or is_mlu_available()
+            or is_musa_available())
 
 
 def enable_amp(cfg) -> None:
-    """Switch the optimiser wrapper to its mixed-precision counterpart."""
+    """Switch the optimiser wrapper to its mixed-precision counterpart.
+
+    With a GPU (NPU, MLU, MUSA): mmengine's float16 ``AmpOptimWrapper`` with
+    a dynamic loss scale. Without one: dpt_mm's ``CPUAmpOptimWrapper``,
+    bfloat16 autocast, which needs no loss scale.
+    """
     from mmengine.logging import print_log
     wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-    if wrapper in AMP_WRAPPERS.values():
+    if wrapper in (*AMP_WRAPPERS.values(), *CPU_AMP_WRAPPERS.values()):
         print_log('AMP training is already enabled in your config.',
                   logger='current', level=logging.WARNING)
         return
@@ -75,8 +93,12 @@ def enable_amp(cfg) -> None:
         raise InputError(
             f'--amp supports the optimiser wrappers {sorted(AMP_WRAPPERS)}, '
             f'got {wrapper}; set mixed precision in the config instead')
-    cfg.optim_wrapper.type = AMP_WRAPPERS[wrapper]
-    cfg.optim_wrapper.loss_scale = 'dynamic'
+    if _has_accelerator():
+        cfg.optim_wrapper.type = AMP_WRAPPERS[wrapper]
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+    else:
+        cfg.optim_wrapper.type = CPU_AMP_WRAPPERS[wrapper]
+        cfg.optim_wrapper.dtype = 'bfloat16'
 
 
 def main() -> None:

@@ -19,7 +19,6 @@ runner_type = 'DPTRunner'
 load_from = None
 load_from_partial = False
 resume = False
-tta_model = dict(type='SegTTAModel')
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(

@@ -54,6 +54,26 @@ val_dataloader = dict(
     dataset=dict(data_root=data_root, metainfo=metainfo,
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
+# tools/test.py --tta: the base's scales and flips around this img_scale.
+img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+tta_pipeline = [
+    dict(type='LoadImageChecked'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [
+                dict(type='Resize',
+                     scale=(int(img_scale[0] * r), int(img_scale[1] * r)),
+                     keep_ratio=True) for r in img_ratios
+            ],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal')
+            ],
+            [dict(type='LoadAnnotationsChecked')],
+            [dict(type='PackSegInputs')],
+        ])
+]
 # From scratch in minutes: AdamW at a higher lr than the paper's fine-tuning.
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=0.01))

@@ -48,6 +48,7 @@ from ..converters.common import (CheckpointMismatchError, load_converted,
                                  unwrap_state_dict)
 from ..datasets.transforms.loading import load_image_checked
 from ..models.check import check_model_config
+from ..models.segmentors import DepthSegEstimator
 from ..utils import load_checkpoint_file, load_config
 from ..visualization.render import default_palette
 
@@ -205,10 +206,12 @@ def init_model(config: Union[str, Path, Config],
                         f'{type(config)}')
     # FileNotFoundError naming the path (and close config names) if missing.
     cfg = load_config(config, cfg_options)
-    cfg.model.pretrained = None
-    cfg.model.train_cfg = None
     # Weights come from `checkpoint`; don't fetch pretrained backbones.
-    for part in ('backbone', 'neck', 'decode_head', 'auxiliary_head'):
+    # (pop: DepthSegEstimator takes no `pretrained` argument at all.)
+    cfg.model.pop('pretrained', None)
+    cfg.model.train_cfg = None
+    for part in ('backbone', 'neck', 'decode_head', 'auxiliary_head',
+                 'depth_head'):
         if isinstance(cfg.model.get(part), dict):
             cfg.model[part].pop('init_cfg', None)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
@@ -522,6 +525,18 @@ def predict_batch(model: BaseSegmentor,
             meta = dict(sample.metainfo)
             meta['pad_shape'] = tuple(inputs.shape[-2:])
             metas.append(meta)
+        if isinstance(model, DepthSegEstimator):
+            # Two outputs: the joint model post-processes both itself.
+            for sample, meta in zip(samples, metas):
+                height, width = meta['img_shape'][:2]
+                sample.set_metainfo(dict(
+                    pad_shape=meta['pad_shape'],
+                    padding_size=[0, inputs.shape[-1] - width, 0,
+                                  inputs.shape[-2] - height]))
+            for index, sample in zip(indices, model.predict(inputs,
+                                                            samples)):
+                results[index] = sample
+            continue
         outputs = _network_inference(model, inputs, metas)
         for j, (index, sample) in enumerate(zip(indices, samples)):
             results[index] = _postprocess(model, outputs[j:j + 1], sample,

@@ -129,22 +129,24 @@ def render_prediction(image_bgr: np.ndarray,
 
     Returns:
         dict[str, np.ndarray]: ``'depth'`` for depth models; ``'seg'`` and
-        ``'overlay'`` for segmentation models; plus ``'side_by_side'``.
+        ``'overlay'`` for segmentation models; all three for joint models;
+        plus ``'side_by_side'`` (image | depth | segmentation).
     """
     image_rgb = np.clip(image_bgr[..., ::-1], 0, 255).astype(np.uint8)
+    pictures = {}
     if 'pred_depth_map' in sample:
         pred = sample.pred_depth_map
         depth_type = pred.metainfo.get('depth_type', 'inverse_depth')
-        pictures = dict(
-            depth=colorize_depth(pred.data, cmap, depth_type=depth_type)[0])
-        main = pictures['depth']
-    else:
+        pictures['depth'] = colorize_depth(pred.data, cmap,
+                                           depth_type=depth_type)[0]
+    if 'pred_sem_seg' in sample:
         labels = sample.pred_sem_seg.data
-        pictures = dict(seg=colorize_seg(labels, palette),
-                        overlay=overlay_seg(image_rgb, labels, palette, alpha))
-        main = pictures['seg']
+        pictures['seg'] = colorize_seg(labels, palette)
+        pictures['overlay'] = overlay_seg(image_rgb, labels, palette, alpha)
     if with_side_by_side:
-        pictures['side_by_side'] = side_by_side([image_rgb, main])
+        pictures['side_by_side'] = side_by_side(
+            [image_rgb] + [pictures[k] for k in ('depth', 'seg')
+                           if k in pictures])
     return pictures
 
 

@@ -4,6 +4,8 @@ A check reads the raw files of a data info (not the pipeline's output), so
 every problem is reported against the file that has it.
 """
 import copy
+import inspect
+import os
 import os.path as osp
 from dataclasses import dataclass
 from typing import (Any, Callable, List, Mapping, Optional, Sequence,
@@ -15,12 +17,13 @@ import numpy as np
 from mmengine.config import Config
 from mmseg.registry import DATASETS
 
+from ..utils.errors import InputError
 from .transforms.loading import (DataFileError, load_depth_map,
                                  load_image_checked, load_validity_mask)
 
 __all__ = [
     'DepthCheckOptions', 'Problem', 'build_datasets_for_check',
-    'check_data_paths', 'check_dataset', 'check_sample'
+    'check_data_paths', 'check_dataset', 'check_not_empty', 'check_sample'
 ]
 
 _MAX_VALUES_LISTED = 10
@@ -290,6 +293,64 @@ def _check_paths_exist(cfg: dict) -> None:
                                     f'({cfg.get("type")})')
 
 
+def _img_suffix(cfg: dict) -> Optional[str]:
+    """The image suffix a data set lists, from its config or class default."""
+    if cfg.get('img_suffix'):
+        return cfg['img_suffix']
+    cls = DATASETS.get(cfg.get('type', ''))
+    param = inspect.signature(cls.__init__).parameters.get(
+        'img_suffix') if cls is not None else None
+    if param is None or not isinstance(param.default, str):
+        return None
+    return param.default
+
+
+def _has_file(folder: str, suffix: Optional[str]) -> bool:
+    """Whether ``folder`` (recursively) holds a file ending with ``suffix``.
+
+    Stops at the first one, so it is cheap on a real data set.
+    """
+    for _, _, files in os.walk(folder, followlinks=True):
+        if any(suffix is None or f.endswith(suffix) for f in files):
+            return True
+    return False
+
+
+def check_not_empty(cfg: dict) -> None:
+    """Fail on a data set whose split file or image folder lists nothing.
+
+    mmengine's ``BaseDataset`` otherwise fails on an empty sample list with
+    numpy's "need at least one array to concatenate". Call after the paths
+    were found to exist (:func:`_check_paths_exist`).
+
+    Args:
+        cfg (dict): A leaf data set's config.
+
+    Raises:
+        ValueError: ``<type>: no samples found in <split file or image
+            folder>``.
+    """
+    data_root = cfg.get('data_root') or ''
+    ann_file = cfg.get('ann_file')
+    if ann_file:
+        path = osp.join(data_root, ann_file)
+        if '://' not in path and osp.isfile(path):
+            with open(path) as f:
+                if not any(line.strip() for line in f):
+                    raise ValueError(f'{cfg.get("type")}: no samples found '
+                                     f'in {path} (empty split file)')
+        return
+    prefix = (cfg.get('data_prefix') or {}).get('img_path')
+    folder = osp.join(data_root, prefix or '')
+    if '://' in folder or not osp.isdir(folder):
+        return
+    suffix = _img_suffix(cfg)
+    if not _has_file(folder, suffix):
+        what = f'no *{suffix} file' if suffix else 'no file'
+        raise ValueError(f'{cfg.get("type")}: no samples found in {folder} '
+                         f'({what})')
+
+
 def build_datasets_for_check(
         cfg: Config, split: str = 'train'
 ) -> List[Tuple[Any, DepthCheckOptions]]:
@@ -320,6 +381,7 @@ def build_datasets_for_check(
         # one array to concatenate"; the check below says what is wrong.
         ds_cfg['serialize_data'] = False
         _check_paths_exist(ds_cfg)
+        check_not_empty(ds_cfg)
         dataset = DATASETS.build(ds_cfg)
         if len(dataset) == 0:
             raise ValueError(
@@ -347,6 +409,8 @@ def check_data_paths(cfg: Config, mode: str = 'train') -> None:
 
     Raises:
         FileNotFoundError: Names the dataloader, the key and the path.
+        InputError: An image folder or split file lists no sample (a
+            ValueError).
     """
     if mode not in ('train', 'test'):
         raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
@@ -360,5 +424,8 @@ def check_data_paths(cfg: Config, mode: str = 'train') -> None:
         for leaf in _leaf_dataset_cfgs(dict(dataset)):
             try:
                 _check_paths_exist(leaf)
+                check_not_empty(leaf)
             except FileNotFoundError as err:
                 raise FileNotFoundError(f'{loader}.dataset: {err}') from None
+            except ValueError as err:
+                raise InputError(f'{loader}.dataset: {err}') from None

@@ -31,11 +31,15 @@ data set classes (and ``dpt_mm``'s) read them unchanged:
     │   ├── raw/2011_09_26/<drive>/image_02/data/<frame>.png
     │   ├── gt_depth/<drive>/proj_depth/groundtruth/image_02/<frame>.png
     │   └── splits/eigen_{train,test}_files_with_gt.txt
-    └── relative/                      RelativeDepthDataset
-        └── {train,val}/
-            ├── images/<stem>.jpg
-            ├── disparity/<stem>.{png,npy,pfm}   PNG: disparity x 1000
-            └── masks/<stem>.png                 some scenes, nonzero = valid
+    ├── relative/                      RelativeDepthDataset
+    │   └── {train,val}/
+    │       ├── images/<stem>.jpg
+    │       ├── disparity/<stem>.{png,npy,pfm}   PNG: disparity x 1000
+    │       └── masks/<stem>.png                 some scenes, nonzero = valid
+    └── depth_seg/                     DepthSegDataset (both labels)
+        ├── images/{train,test}/<id>.jpg
+        ├── labels/{train,test}/<id>.png       8-bit, 1 + toy class, 0 = other
+        └── depth/{train,test}/<id>.png        uint16 mm, 0 = hole (as NYU)
 
 Scene ``i`` of a split depends only on ``(seed, split, i)``, so the files
 are byte-identical between runs and do not change when more scenes are
@@ -92,7 +96,7 @@ MIN_DEPTH, MAX_DEPTH = 0.5, 10.0
 NYU_PNG_SCALE = 1000  # millimetres
 KITTI_PNG_SCALE = 256  # KITTI depth PNG convention
 RELATIVE_PNG_SCALE = 1000  # stored value per unit of disparity
-LAYOUTS = ('ade', 'pascal_context', 'nyu', 'kitti', 'relative')
+LAYOUTS = ('ade', 'pascal_context', 'nyu', 'kitti', 'relative', 'depth_seg')
 SPLITS = ('train', 'val')
 _KITTI_FRAMES_PER_DRIVE = 8
 
@@ -302,6 +306,16 @@ _ADE_LUT = _lut(ADE20K_LABELS)
 _PASCAL_LUT = _lut(PASCAL_CONTEXT59_LABELS)
 
 
+def _kinect_depth_mm(scene: ToyScene, rng: np.random.Generator) -> np.ndarray:
+    """uint16 millimetres with Kinect-like holes (0) on object boundaries."""
+    depth_mm = np.round(scene.depth * NYU_PNG_SCALE).astype(np.uint16)
+    edges = np.zeros(scene.labels.shape, bool)
+    edges[:, 1:] |= scene.labels[:, 1:] != scene.labels[:, :-1]
+    edges[1:, :] |= scene.labels[1:, :] != scene.labels[:-1, :]
+    depth_mm[edges & (rng.random(edges.shape) < 0.5)] = 0
+    return depth_mm
+
+
 class _Writer:
     """Writes the scenes of one split into every requested layout."""
 
@@ -361,16 +375,22 @@ class _Writer:
         sub = 'train' if self.split == 'train' else 'test'
         category = NYU_CATEGORIES[int(rng.integers(len(NYU_CATEGORIES)))]
         stem = f'{category}_{index:04d}'
-        depth_mm = np.round(scene.depth * NYU_PNG_SCALE).astype(np.uint16)
-        # Kinect-like holes: some pixels on object boundaries read nothing.
-        edges = np.zeros(scene.labels.shape, bool)
-        edges[:, 1:] |= scene.labels[:, 1:] != scene.labels[:, :-1]
-        edges[1:, :] |= scene.labels[1:, :] != scene.labels[:-1, :]
-        depth_mm[edges & (rng.random(edges.shape) < 0.5)] = 0
         root = osp.join(self.out_dir, 'nyu')
         _write(osp.join(root, 'images', sub, f'{stem}.jpg'), jpg)
         _write(osp.join(root, 'annotations', sub, f'{stem}.png'),
-               _png(depth_mm))
+               _png(_kinect_depth_mm(scene, rng)))
+
+    def _depth_seg(self, index: int, scene: ToyScene, jpg: bytes,
+                   rng: np.random.Generator) -> None:
+        sub = 'train' if self.split == 'train' else 'test'
+        stem = f'{self.split}_{index:05d}'
+        root = osp.join(self.out_dir, 'depth_seg')
+        _write(osp.join(root, 'images', sub, f'{stem}.jpg'), jpg)
+        # 1 + class, 0 = unlabelled (OTHER + 1 wraps to 0 in uint8).
+        _write(osp.join(root, 'labels', sub, f'{stem}.png'),
+               _png((scene.labels + 1).astype(np.uint8)))
+        _write(osp.join(root, 'depth', sub, f'{stem}.png'),
+               _png(_kinect_depth_mm(scene, rng)))
 
     def _kitti(self, index: int, scene: ToyScene, jpg: bytes,
                rng: np.random.Generator) -> None:

@@ -21,7 +21,9 @@ class DPTLocalVisualizer(SegLocalVisualizer):
     """``SegLocalVisualizer`` that colourises depth maps.
 
     For a data sample with ``pred_depth_map`` and/or ``gt_depth_map`` it
-    draws, left to right, the image, the ground truth and the prediction,
+    draws, left to right, the image, the ground truth and the prediction
+    (then, for joint depth + segmentation samples, the ground-truth and
+    predicted label overlays),
     each colourised with a perceptual colormap with near = bright. Invalid
     ground truth (≤ 0, non-finite) is black. When prediction and ground
     truth are both metric depth they share the ground truth's value range,
@@ -143,6 +145,26 @@ class DPTLocalVisualizer(SegLocalVisualizer):
         self.set_image(drawn)
         return drawn
 
+    def _append_segmentation(self, drawn: np.ndarray, image: np.ndarray,
+                             data_sample: SegDataSample, draw_gt: bool,
+                             draw_pred: bool,
+                             with_labels: Optional[bool]) -> np.ndarray:
+        """Joint samples: the depth panels, then the label overlays."""
+        meta = self.dataset_meta or {}
+        panels = [drawn] + [
+            self._draw_sem_seg(image.copy(), data_sample.get(key),
+                               meta.get('classes'), meta.get('palette'),
+                               with_labels)
+            for key, wanted in (('gt_sem_seg', draw_gt),
+                                ('pred_sem_seg', draw_pred))
+            if wanted and key in data_sample
+        ]
+        if len(panels) == 1:
+            return drawn
+        drawn = side_by_side(panels, gap=self.gap)
+        self.set_image(drawn)
+        return drawn
+
     @master_only
     def add_datasample(self,
                        name: str,
@@ -182,6 +204,8 @@ class DPTLocalVisualizer(SegLocalVisualizer):
                 draw_pred=draw_pred, show=show, wait_time=wait_time,
                 out_file=out_file, step=step, with_labels=with_labels)
         drawn = self.draw_depth(image, data_sample, draw_gt, draw_pred)
+        drawn = self._append_segmentation(drawn, image, data_sample, draw_gt,
+                                          draw_pred, with_labels)
         if show:
             self.show(drawn, win_name=name, wait_time=wait_time)
         if out_file is not None:

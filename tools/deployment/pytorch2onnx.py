@@ -19,7 +19,8 @@ ONNX metadata (``metadata_props``). The legacy TorchScript exporter
 embedding resize, the ×2 upsamplings (``align_corners=True``) and
 ``scaled_dot_product_attention`` shape-generic. After export the file is
 checked with onnxruntime (if installed) at ``--shape`` and at a second size
-against PyTorch: max |diff| / max |output| ≤ 1e-4.
+against PyTorch: max |diff| / max |output| ≤ ``--rtol`` (1e-4); a file that
+fails the check is removed.
 """
 import argparse
 import os
@@ -221,6 +222,11 @@ def verify_onnx(model: nn.Module,
     return errors
 
 
+def _remove(path: str) -> None:
+    if osp.isfile(path):
+        os.remove(path)
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Export a DPT model (raw head output) to ONNX')
@@ -235,6 +241,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='fixed input size (no dynamic axes)')
     parser.add_argument('--no-verify', action='store_true',
                         help='skip the onnxruntime check')
+    parser.add_argument('--rtol', type=float, default=DEFAULT_RTOL,
+                        help='allowed max |onnxruntime - PyTorch| / max '
+                        '|PyTorch|; a file that fails is removed')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--debug', action='store_true',
                         help='show the Python traceback of an error')
@@ -255,7 +264,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from dpt_mm.apis import init_model
     model = init_model(args.config, args.checkpoint, device=args.device)
     shape = tuple(args.shape)
-    export_onnx(model, args.out, shape, args.opset, dynamic=not args.static)
+    try:
+        export_onnx(model, args.out, shape, args.opset,
+                    dynamic=not args.static)
+    except BaseException:
+        _remove(args.out)  # no half-written file that looks like a model
+        raise
     print(f'exported {args.out} (opset {args.opset}, '
           f'{"static" if args.static else "dynamic"} B×3×H×W input)')
     if args.no_verify:
@@ -268,9 +282,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     shapes = [shape] if args.static else [
         shape, (shape[0] + 2 * MULTIPLE, shape[1] + MULTIPLE)]
     try:
-        errors = verify_onnx(model.cpu(), args.out, shapes)
+        errors = verify_onnx(model.cpu(), args.out, shapes, rtol=args.rtol)
     except AssertionError as error:
-        print(f'verification FAILED: {error}', file=sys.stderr)
+        _remove(args.out)  # a wrong model must not be deployed by mistake
+        print(f'verification FAILED: {error}; removed {args.out}',
+              file=sys.stderr)
         return 1
     for (height, width), error in zip(shapes, errors):
         print(f'onnxruntime vs PyTorch at {height}×{width}: max |diff| / '

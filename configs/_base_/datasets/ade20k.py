@@ -59,3 +59,26 @@ test_dataloader = val_dataloader
 
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
+# tools/test.py --tta: the paper's multi-scale inference (section 4, the
+# protocol of Zhang et al.): scales 0.5-1.75 of the test size, each also
+# flipped; SegTTAModel averages the class probabilities.
+img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+tta_model = dict(type='SegTTAModel')
+tta_pipeline = [
+    dict(type='LoadImageChecked'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [
+                dict(type='Resize',
+                     scale=(int(img_scale[0] * r), int(img_scale[1] * r)),
+                     keep_ratio=True) for r in img_ratios
+            ],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal')
+            ],
+            [dict(type='LoadAnnotationsChecked')],
+            [dict(type='PackSegInputs')],
+        ])
+]

@@ -71,3 +71,19 @@ val_evaluator = dict(
     crop_type='garg_crop',
     pred_space='depth')
 test_evaluator = val_evaluator
+# tools/test.py --tta: the image and its horizontal flip; DepthTTAModel
+# averages the two predictions (flipped back) at the original size.
+tta_model = dict(type='DepthTTAModel')
+tta_pipeline = [
+    dict(type='LoadImageChecked'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal')
+            ],
+            [dict(type='LoadDepthMap')],
+            [dict(type='PackSegInputs', meta_keys=pack_meta_keys)],
+        ])
+]

@@ -77,3 +77,20 @@ val_evaluator = dict(
     align='lstsq_disparity',
     pred_space='disparity')
 test_evaluator = val_evaluator
+# tools/test.py --tta: the image and its horizontal flip; DepthTTAModel
+# averages the two predictions (flipped back) at the original size.
+tta_model = dict(type='DepthTTAModel')
+tta_pipeline = [
+    dict(type='LoadImageChecked'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale=img_scale, keep_ratio=True)],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal')
+            ],
+            [dict(type='LoadDepthMap')],
+            [dict(type='PackSegInputs', meta_keys=pack_meta_keys)],
+        ])
+]

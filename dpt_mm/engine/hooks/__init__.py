@@ -5,12 +5,13 @@ from .rng_state_hook import (RNG_STATES_KEY, RNGStateHook, get_rng_states,
                              set_rng_states)
 from .sample_tracker_hook import (CURRENT_SAMPLES_KEY, SampleTrackerHook,
                                   current_samples)
+from .show_dir_hook import ShowDirHook
 from .valid_pixel_check_hook import ValidPixelCheckHook
 
 __all__ = [
     'ATOMIC_BACKEND', 'AtomicCheckpointHook', 'AtomicLocalBackend',
     'CURRENT_SAMPLES_KEY', 'RNG_STATES_KEY', 'RNGStateHook',
-    'SampleTrackerHook', 'ValidPixelCheckHook', 'atomic_write_bytes',
-    'current_samples', 'get_rng_states', 'remove_orphaned_temporaries',
-    'set_rng_states'
+    'SampleTrackerHook', 'ShowDirHook', 'ValidPixelCheckHook',
+    'atomic_write_bytes', 'current_samples', 'get_rng_states',
+    'remove_orphaned_temporaries', 'set_rng_states'
 ]

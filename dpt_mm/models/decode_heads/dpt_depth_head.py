@@ -95,6 +95,12 @@ class DPTDepthHead(BaseDecodeHead):
         self.min_depth = min_depth
         self.max_depth = max_depth
 
+    @property
+    def depth_type(self) -> str:
+        """``'inverse_depth'`` (relative output) or ``'depth'`` (metric)."""
+        return ('inverse_depth' if self.output_mode == 'inverse_depth' else
+                'depth')
+
     def forward(self, inputs: Sequence[Tensor]) -> Tensor:
         """Args:
             inputs (Sequence[Tensor]): Neck outputs; ``inputs[in_index]`` is

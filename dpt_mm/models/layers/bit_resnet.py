@@ -4,8 +4,7 @@ Layout and key names follow timm's ``ResNetV2`` as used by the original
 DPT-Hybrid (``stem.conv``, ``stem.norm``, ``stages.S.blocks.B.conv1`` ...),
 post-norm bottlenecks (``preact=False``) with "same" padding.
 """
-import math
-from typing import List, Sequence, Tuple
+from typing import List, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -15,15 +14,23 @@ from torch import Tensor
 __all__ = ['StdConv2dSame', 'BiTBottleneck', 'BiTResNet', 'pad_same']
 
 
-def _same_pad_amount(size: int, kernel: int, stride: int,
-                     dilation: int) -> int:
-    return max((math.ceil(size / stride) - 1) * stride +
-               (kernel - 1) * dilation + 1 - size, 0)
+def _same_pad_amount(size: Union[int, Tensor], kernel: int, stride: int,
+                     dilation: int) -> Union[int, Tensor]:
+    # (ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size
+    # with (-size) % stride for ceil(size / stride) * stride - size: the same
+    # integer, but without math.ceil, which turns the traced size of an ONNX
+    # export into a constant (the padded size was then fixed at the traced
+    # one, and so was the hybrid's output).
+    pad = (-size) % stride + (kernel - 1) * dilation + 1 - stride
+    return pad.clamp(min=0) if isinstance(pad, Tensor) else max(pad, 0)
 
 
 def pad_same(x: Tensor, kernel: int, stride: int, dilation: int = 1,
              value: float = 0.0) -> Tensor:
     """TensorFlow-style "same" padding (extra pixel at bottom/right).
+
+    Shape-dynamic under tracing (ONNX export): the amounts are computed
+    from the traced sizes.
 
     Args:
         x (Tensor): B×C×H×W input.
@@ -37,7 +44,8 @@ def pad_same(x: Tensor, kernel: int, stride: int, dilation: int = 1,
     """
     pad_h = _same_pad_amount(x.shape[-2], kernel, stride, dilation)
     pad_w = _same_pad_amount(x.shape[-1], kernel, stride, dilation)
-    if pad_h or pad_w:
+    # Traced amounts cannot be tested for zero; padding by 0 is a no-op.
+    if torch.jit.is_tracing() or pad_h or pad_w:
         x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2,
                       pad_h // 2, pad_h - pad_h // 2], value=value)
     return x

@@ -9,6 +9,7 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList, add_prefix)
 from ..check import check_model_config
+from .dpt_depth_estimator import mark_depth_type
 
 __all__ = ['DepthSegEstimator']
 
@@ -87,7 +88,9 @@ class DepthSegEstimator(EncoderDecoder):
         depth = self.depth_head.predict(x, metas, self.test_cfg)
         data_samples = self.postprocess_result(seg_logits, data_samples)
         # DepthEstimator's post-processing only reads self.align_corners.
-        return DepthEstimator.postprocess_result(self, depth, data_samples)
+        data_samples = DepthEstimator.postprocess_result(self, depth,
+                                                         data_samples)
+        return mark_depth_type(data_samples, self.depth_head)
 
     def _forward(self, inputs: Tensor,
                  data_samples: OptSampleList = None) -> tuple:

@@ -1,16 +1,40 @@
 """mmseg's ``DepthEstimator`` with its test-mode dispatch fixed."""
 from typing import List
 
+import torch.nn as nn
 from mmengine.config import ConfigDict
 from torch import Tensor
 
 from mmseg.models.segmentors import DepthEstimator
 from mmseg.registry import MODELS
+from mmseg.utils import OptSampleList, SampleList
 from ..check import check_model_config
 
-__all__ = ['DPTDepthEstimator']
+__all__ = ['DPTDepthEstimator', 'mark_depth_type']
 
 TEST_MODES = ('whole', 'slide', 'slide_flip')
+
+
+def mark_depth_type(data_samples: SampleList,
+                    head: nn.Module) -> SampleList:
+    """Note in each ``pred_depth_map`` what its values are.
+
+    Pictures (near = bright) and writers read ``depth_type`` from the
+    prediction's metainfo: ``'inverse_depth'`` for relative models,
+    ``'depth'`` for metric ones.
+
+    Args:
+        data_samples (list[SegDataSample]): Predictions.
+        head (nn.Module): The depth head (``DPTDepthHead.depth_type``;
+            other heads count as relative).
+
+    Returns:
+        list[SegDataSample]: The same samples.
+    """
+    depth_type = getattr(head, 'depth_type', 'inverse_depth')
+    for sample in data_samples:
+        sample.pred_depth_map.set_metainfo(dict(depth_type=depth_type))
+    return data_samples
 
 
 @MODELS.register_module()
@@ -55,3 +79,18 @@ class DPTDepthEstimator(DepthEstimator):
         if mode == 'slide_flip':
             return self.slide_flip_inference(inputs, batch_img_metas)
         return self.whole_inference(inputs, batch_img_metas)
+
+    def postprocess_result(self, depth: Tensor,
+                           data_samples: OptSampleList = None) -> SampleList:
+        """mmseg's post-processing, plus ``depth_type`` in the metainfo.
+
+        Args:
+            depth (Tensor): B×1×H×W depth of the padded batch.
+            data_samples (list[SegDataSample], optional): Meta information.
+
+        Returns:
+            list[SegDataSample]: ``pred_depth_map`` at the original size.
+        """
+        return mark_depth_type(
+            super().postprocess_result(depth, data_samples),
+            self.decode_head)
