@@ -13,12 +13,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
 
 from dpt_mm.apis import (DPTInferencer, inference_model, init_model,
                          resolve_config)
 from dpt_mm.apis import inference as inference_module
 from dpt_mm.converters import CheckpointMismatchError
 from dpt_mm.datasets.transforms import DPTResize, get_dpt_resize_shape
+from dpt_mm.models.layers import postprocess as postprocess_module
 from mmseg.registry import MODELS
 
 PREPROC = dict(type='SegDataPreProcessor', mean=[127.5] * 3, std=[127.5] * 3,
@@ -41,11 +43,11 @@ def tiny_model_cfg(task: str = 'depth', img_size: int = 64,
     if task == 'depth':
         head = dict(type='DPTDepthHead', in_channels=16, channels=8,
                     loss_decode=dict(type='ScaleShiftInvariantLoss'))
-        segmentor = segmentor or 'DepthEstimator'
+        segmentor = segmentor or 'DPTDepthEstimator'
     else:
         head = dict(type='DPTSegHead', in_channels=16, channels=16,
                     num_classes=NUM_CLASSES, norm_cfg=norm)
-        segmentor = segmentor or 'EncoderDecoder'
+        segmentor = segmentor or 'DPTEncoderDecoder'
     return dict(type=segmentor, data_preprocessor=dict(PREPROC),
                 backbone=backbone, neck=neck, decode_head=head,
                 train_cfg=dict(), test_cfg=test_cfg or dict(mode='whole'))
@@ -82,6 +84,7 @@ def write_tiny_model(folder: str, task: str = 'depth', seed: int = 0,
     cfg.update(extra_cfg or {})
     cfg_path = osp.join(folder, f'tiny_{task}.py')
     Config(cfg).dump(cfg_path)
+    init_default_scope('mmseg')  # whichever test runs first
     model = randomize(MODELS.build(Config(cfg).model), seed)
     meta = dict(dataset_meta=dict(
         classes=[f'c{i}' for i in range(NUM_CLASSES)],
@@ -342,8 +345,8 @@ def test_huge_seg_logits_are_not_kept(seg_files, monkeypatch):
     model = init_model(*seg_files)
     img = random_image(60, 80, 3)
     full = inference_model(model, img)
-    monkeypatch.setattr(inference_module, 'SEG_LOGITS_BYTES_LIMIT', 1000)
-    monkeypatch.setattr(inference_module, '_ARGMAX_CHUNK_BYTES', 60 * 80 * 8)
+    monkeypatch.setattr(postprocess_module, 'SEG_LOGITS_BYTES_LIMIT', 1000)
+    monkeypatch.setattr(postprocess_module, 'ARGMAX_CHUNK_BYTES', 60 * 80 * 8)
     with pytest.warns(UserWarning, match='seg_logits'):
         small = inference_model(model, img)
     assert 'seg_logits' not in small
@@ -353,8 +356,8 @@ def test_huge_seg_logits_are_not_kept(seg_files, monkeypatch):
 def test_chunked_argmax_equals_full(monkeypatch):
     logits = torch.randn(1, 7, 5, 6)
     logits[0, 3] = logits[0, 5]  # ties resolve to the first index
-    monkeypatch.setattr(inference_module, '_ARGMAX_CHUNK_BYTES', 4 * 9 * 11)
-    chunked = inference_module._resize_argmax(logits, (9, 11))
+    monkeypatch.setattr(postprocess_module, 'ARGMAX_CHUNK_BYTES', 4 * 9 * 11)
+    chunked = postprocess_module.resize_argmax(logits, (9, 11))
     full = F.interpolate(logits, (9, 11), mode='bilinear',
                          align_corners=False)[0].argmax(0, keepdim=True)
     assert torch.equal(chunked, full)

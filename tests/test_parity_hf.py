@@ -376,7 +376,10 @@ def test_hf2mm_cli(case: str, tmp_path) -> None:
     assert 'dropped dpt.layernorm.weight' in proc.stdout
     assert 'verified' in proc.stdout
     ckpt = torch.load(dst, map_location='cpu', weights_only=True)
-    assert set(ckpt) == {'state_dict', 'meta'}
+    # hf_unused: the Transformers tensors dpt_mm does not use, kept so that
+    # mm2hf.py gives the source folder back bit for bit.
+    assert set(ckpt) == {'state_dict', 'meta', 'hf_unused'}
+    assert set(ckpt['hf_unused']) == set(ckpt['meta']['dropped_keys'])
     assert ckpt['meta']['converted_from'] == 'transformers'
     model = _build_from_written(str(cfg_out), str(dst))
     x = torch.randn(1, 3, 64, 64)

@@ -245,6 +245,7 @@ def test_dpt2mm_cli(tmp_path) -> None:
     import os
     import subprocess
     import sys
+    from dpt_mm.utils import load_checkpoint_file
     hf, original, model_cfg = make_case('hybrid_depth')
     src, dst = tmp_path / 'dpt_tiny.pt', tmp_path / 'mm.pth'
     torch.save(original, src)
@@ -264,14 +265,36 @@ def test_dpt2mm_cli(tmp_path) -> None:
     assert 'dropped pretrained.model.head.weight' in proc.stdout
     # The tiny config has Transformers numerics: the CLI says so.
     assert 'WARNING' in proc.stdout and 'norm_eps' in proc.stdout
-    ckpt = torch.load(dst, map_location='cpu', weights_only=True)
+    ckpt = load_checkpoint_file(str(dst))
     assert ckpt['meta']['converted_from'] == 'isl-org/DPT'
+    # The release's weight standardisation, for init_model to check.
+    assert ckpt['meta']['numerics'] == {'backbone.ws_mode': 'std',
+                                        'backbone.ws_eps': 1e-5}
     model = MODELS.build(Config.fromfile(str(cfg_path)).model).eval()
     load_converted(model, ckpt)
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         out = model(x, mode='tensor')
     assert_close(out, hf_output(hf, x), 'dpt2mm CLI hybrid depth')
+
+
+def test_dpt2mm_writes_safetensors(tmp_path) -> None:
+    from dpt_mm.utils import load_checkpoint_file
+    hf, original, model_cfg = make_case('hybrid_depth')
+    src, dst = tmp_path / 'dpt_tiny.pt', tmp_path / 'mm.safetensors'
+    torch.save(original, src)
+    cfg_path = tmp_path / 'tiny_cfg.py'
+    cfg_path.write_text(format_py_config([('model', model_cfg)]))
+    assert _load_cli().main([str(src), str(dst), '--config',
+                             str(cfg_path)]) == 0
+    ckpt = load_checkpoint_file(str(dst))
+    assert ckpt['meta']['numerics']['backbone.ws_mode'] == 'std'
+    model = MODELS.build(Config.fromfile(str(cfg_path)).model).eval()
+    load_converted(model, ckpt)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        out = model(x, mode='tensor')
+    assert_close(out, hf_output(hf, x), 'dpt2mm safetensors hybrid depth')
 
 
 # --------------------------------------------------------------------------

@@ -87,6 +87,8 @@ def main() -> None:
 
     import dpt_mm  # noqa: F401  (registers components before any build)
     from cpu_dist import finish_cpu_distributed, setup_cpu_distributed
+    from dpt_mm.apis.inference import (adopt_checkpoint_numerics,
+                                       use_dpt_segmentor)
     from dpt_mm.datasets import check_data_paths
     from dpt_mm.models import check_model_config
     from dpt_mm.utils import (explain_registry_errors, load_config,
@@ -96,6 +98,10 @@ def main() -> None:
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args.config, args.cfg_options)
+    # Weights converted for other numerics (the hybrid's weight
+    # standardisation, meta['numerics']) are run with theirs, with a warning.
+    adopt_checkpoint_numerics(cfg, args.checkpoint)
+    use_dpt_segmentor(cfg)  # the test path of inference_model / infer.py
     check_model_config(cfg.get('model'))  # fail before any work dir or log
     check_data_paths(cfg, 'test')
     setup_cli_config(cfg, args.config, args.work_dir, args.launcher)

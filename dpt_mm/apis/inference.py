@@ -5,14 +5,17 @@ Transformers' ``DPTImageProcessor`` / depth-estimation pipeline):
 
 1. the image is resized with :class:`~dpt_mm.datasets.transforms.DPTResize`
    (aspect ratio kept, sides multiples of 32 around the target size, OpenCV
-   bicubic), unless the config gives its own pipeline;
-2. the model's data preprocessor converts BGR → RGB and normalises with
-   mean = std = 127.5 (0.5 on [0, 1]);
-3. the network output is cropped to the resized image and resized back to
-   the original size: depth with bicubic interpolation
-   (``post_process_depth_estimation``), segmentation logits bilinearly
-   (``align_corners=False``) before the argmax
-   (``post_process_semantic_segmentation``).
+   bicubic), unless the config gives its own pipeline (``hf2mm.py
+   --config-out`` writes the Transformers processor's, with Pillow);
+2. ``model.test_step`` runs the rest, the same path as ``tools/test.py``:
+   the data preprocessor converts BGR → RGB and normalises (mean = std =
+   127.5 by default); the DPT segmentors (``DPTDepthEstimator``,
+   ``DPTEncoderDecoder``; :func:`init_model` builds mmseg's
+   ``DepthEstimator``/``EncoderDecoder`` configs as these) crop the output
+   to the resized image and resize it back to the original size: depth
+   bicubically (``post_process_depth_estimation``), segmentation logits
+   bilinearly before the argmax (``post_process_semantic_segmentation``),
+   both set by ``test_cfg.resize_mode``.
 
 Memory: because step 1 bounds the network input (about 384×512 for a 4:3
 image whatever its resolution), a huge image only costs its own pixels and
@@ -32,31 +35,31 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DefaultScope, init_default_scope
-from mmengine.structures import PixelData
 
 from mmseg.models import BaseSegmentor
-from mmseg.models.segmentors import DepthEstimator, EncoderDecoder
+from mmseg.models.segmentors import DepthEstimator
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import get_classes, get_palette
 from ..converters.common import (CheckpointMismatchError, load_converted,
                                  unwrap_state_dict)
+from ..converters.hf_folder import convert_hf_folder, is_hf_folder
 from ..datasets.transforms.loading import load_image_checked
 from ..models.check import check_model_config
-from ..models.segmentors import DepthSegEstimator
 from ..utils import load_checkpoint_file, load_config
 from ..visualization.render import default_palette
 
 __all__ = [
     'CheckpointMismatchError', 'ImageInput', 'INPUT_FORMATS',
-    'LARGE_INPUT_TOKENS', 'build_inference_pipeline', 'inference_model',
-    'init_model', 'is_depth_model', 'load_image', 'load_weights',
-    'predict_batch', 'preprocess_image'
+    'LARGE_INPUT_TOKENS', 'adopt_checkpoint_numerics',
+    'build_inference_pipeline', 'check_numerics', 'inference_model',
+    'inference_pipeline_config', 'init_model', 'is_depth_model',
+    'load_image', 'load_weights', 'predict_batch', 'preprocess_image',
+    'use_dpt_segmentor'
 ]
 
 ImageInput = Union[str, os.PathLike, np.ndarray]
@@ -64,13 +67,10 @@ INPUT_FORMATS = ('bgr', 'rgb')
 # Above this many patch tokens in one whole-image forward pass a warning
 # says how to bound memory (2048×2048 at patch 16).
 LARGE_INPUT_TOKENS = 16384
-# Full-resolution segmentation logits larger than this are not kept.
-SEG_LOGITS_BYTES_LIMIT = 2 * 1024**3
-# Working memory for the class-chunked argmax of huge label maps.
-_ARGMAX_CHUNK_BYTES = 256 * 1024**2
+_DPT_SEGMENTORS = {'DepthEstimator': 'DPTDepthEstimator',
+                   'EncoderDecoder': 'DPTEncoderDecoder'}
 _IMAGE_LOADERS = ('LoadImageFromFile', 'LoadImageFromNDArray',
                   'LoadImageChecked', 'InferencerLoader')
-_NETWORK_MULTIPLE = 32
 
 
 # --------------------------------------------------------------------------
@@ -85,6 +85,37 @@ def _foreign_layout_hint(keys: Sequence[str]) -> str:
         return ('; its keys look like a Transformers DPT model: convert it '
                 'with tools/model_converters/hf2mm.py')
     return ''
+
+
+def _model_numerics(model: torch.nn.Module) -> Dict[str, object]:
+    """The weight-standardisation settings a built model uses, if any."""
+    for module in model.modules():
+        if hasattr(module, 'ws_mode') and hasattr(module, 'eps'):
+            return {'backbone.ws_mode': module.ws_mode,
+                    'backbone.ws_eps': float(module.eps)}
+    return {}
+
+
+def check_numerics(current: Dict[str, object], meta: Optional[dict],
+                   context: str) -> List[str]:
+    """Numerics a checkpoint was made for that a model does not use.
+
+    Converters record them in ``meta['numerics']`` (hf2mm: Transformers'
+    BiT ``ws_mode='var', ws_eps=1e-8``; dpt2mm: the release's ``'std'``,
+    ``1e-5``); the two give outputs about 6e-4 apart.
+
+    Args:
+        current (dict): ``'backbone.ws_mode'`` etc. → the model's value.
+        meta (dict, optional): The checkpoint's ``meta``.
+        context (str): Named in the lines.
+
+    Returns:
+        list[str]: ``key: model value vs checkpoint value`` per difference.
+    """
+    wanted = (meta or {}).get('numerics') or {}
+    return [f'{key}={current[key]!r} in the model, {value!r} in {context}'
+            for key, value in wanted.items()
+            if key in current and current[key] != value]
 
 
 def load_weights(model: torch.nn.Module,
@@ -111,16 +142,29 @@ def load_weights(model: torch.nn.Module,
         dpt_mm.converters.CheckpointMismatchError: Missing or unexpected
             keys, or shapes that differ; the message names the file and
             lists the keys.
+        ValueError: The checkpoint records numerics (``meta['numerics']``)
+            the model does not use; build it with them (``init_model``
+            adopts them).
     """
     loaded = load_checkpoint_file(checkpoint, map_location='cpu', trust=trust)
+    _load_loaded(model, loaded, f'checkpoint {checkpoint}')
+    return loaded
+
+
+def _load_loaded(model: torch.nn.Module, loaded: dict, context: str) -> None:
+    mismatch = check_numerics(_model_numerics(model), loaded.get('meta'),
+                              context)
+    if mismatch:
+        raise ValueError('the model and checkpoint numerics differ (outputs '
+                         'would be off by ~1e-3): ' + '; '.join(mismatch) +
+                         ". Build the model with the checkpoint's values "
+                         '(init_model adopts them).')
     state_dict = unwrap_state_dict(loaded)
     # DataParallel / DDP wrappers prefix every key with "module.".
     state_dict = {re.sub(r'^module\.', '', k): v
                   for k, v in state_dict.items()}
     load_converted(model, state_dict,
-                   context=f'checkpoint {checkpoint}' +
-                   _foreign_layout_hint(list(state_dict)))
-    return loaded
+                   context=context + _foreign_layout_hint(list(state_dict)))
 
 
 def _config_metainfo(cfg: Config) -> Optional[dict]:
@@ -144,6 +188,59 @@ def _seg_dataset_meta(num_classes: int) -> dict:
                 palette=default_palette(num_classes).tolist())
 
 
+def _adopt_numerics(cfg: Config, meta: Optional[dict], context: str) -> None:
+    """Set the numerics a checkpoint records in the model config (warns)."""
+    wanted = (meta or {}).get('numerics') or {}
+    current = {}
+    for key in wanted:
+        part, _, name = key.partition('.')
+        section = cfg.model.get(part)
+        if isinstance(section, dict) and section.get('type') in (
+                'DPTViTHybrid', ):
+            default = dict(ws_mode='var', ws_eps=1e-8).get(name)
+            current[key] = section.get(name, default)
+    mismatch = check_numerics(current, meta, context)
+    if not mismatch:
+        return
+    warnings.warn('adopting the numerics the weights were made for: ' +
+                  '; '.join(mismatch))
+    for key in current:
+        part, _, name = key.partition('.')
+        cfg.model[part][name] = wanted[key]
+
+
+def use_dpt_segmentor(cfg: Config) -> None:
+    """Build mmseg's ``DepthEstimator``/``EncoderDecoder`` as DPT's.
+
+    ``DPTDepthEstimator`` and ``DPTEncoderDecoder`` are the same models
+    (same keys) with DPT's test path: padding to 32, the post-processing
+    ``test_cfg`` sets (bicubic depth), bounded-memory segmentation.
+    :func:`init_model` and ``tools/test.py`` both call this, so they give
+    the same maps for any config.
+
+    Args:
+        cfg (Config): The config, changed in place.
+    """
+    kind = cfg.model.get('type')
+    if isinstance(kind, str) and kind in _DPT_SEGMENTORS:
+        cfg.model.type = _DPT_SEGMENTORS[kind]
+
+
+def adopt_checkpoint_numerics(cfg: Config, checkpoint: str) -> None:
+    """Set in ``cfg.model`` the numerics a checkpoint file records.
+
+    For loads that do not go through :func:`init_model` (``tools/test.py``
+    sets ``load_from``); warns when it changes something.
+
+    Args:
+        cfg (Config): The config, changed in place.
+        checkpoint (str): Checkpoint path.
+    """
+    loaded = load_checkpoint_file(checkpoint, map_location='cpu')
+    if isinstance(loaded, dict):
+        _adopt_numerics(cfg, loaded.get('meta'), f'checkpoint {checkpoint}')
+
+
 def is_depth_model(model: torch.nn.Module) -> bool:
     """Whether a model predicts depth (an mmseg ``DepthEstimator``).
 
@@ -163,6 +260,15 @@ def init_model(config: Union[str, Path, Config],
                trust_checkpoint: bool = False) -> BaseSegmentor:
     """Build a model from a config and load its weights strictly.
 
+    ``config`` may also be a Transformers ``save_pretrained`` folder of a
+    DPT (``config.json``, weights, ``preprocessor_config.json``): it is
+    converted in memory, image processor included, so that
+    ``init_model('path/to/saved_dpt')`` gives Transformers' numbers.
+
+    Numerics a checkpoint records (``meta['numerics']``, written by the
+    converters: the hybrid's weight standardisation) are adopted with a
+    warning when the config says otherwise.
+
     Sets mmseg as the default registry scope, builds ``cfg.model`` (SyncBN
     converted to BN: inference never synchronises), loads ``checkpoint``
     with :func:`load_weights` (safe unpickling, every key and shape must
@@ -173,9 +279,11 @@ def init_model(config: Union[str, Path, Config],
     or a generated palette.
 
     Args:
-        config (str | Path | Config): Config file or loaded config.
-        checkpoint (str, optional): mmengine checkpoint or state dict; None
-            keeps random weights.
+        config (str | Path | Config): Config file, loaded config, or a
+            Transformers folder.
+        checkpoint (str, optional): mmengine checkpoint or state dict
+            (torch file or safetensors); None keeps random weights (or,
+            for a Transformers folder, takes its weights).
         device (str): Device, e.g. ``'cpu'`` or ``'cuda:0'``.
         cfg_options (dict, optional): Config overrides, ``{'a.b': value}``.
         trust_checkpoint (bool): Allow full unpickling of the checkpoint
@@ -197,6 +305,21 @@ def init_model(config: Union[str, Path, Config],
         >>> result = inference_model(model, 'kitchen.jpg')
         >>> depth = result.pred_depth_map.data[0]  # H×W, original size
     """
+    loaded = None
+    context = f'checkpoint {checkpoint}'
+    if is_hf_folder(config):
+        if checkpoint is not None:
+            raise ValueError(f'{config} is a Transformers folder with its own '
+                             f'weights; do not pass checkpoint={checkpoint!r}')
+        converted = convert_hf_folder(os.fspath(config))
+        if converted['checkpoint']['meta']['task'] == 'backbone':
+            raise ValueError(f'{config} holds a bare DPTModel (no neck or '
+                             'head weights): nothing to infer with')
+        config = Config(dict(default_scope='mmseg', model=converted['model'],
+                             inference_pipeline=converted[
+                                 'inference_pipeline']))
+        loaded = converted['checkpoint']
+        context = f'Transformers folder {loaded["meta"]["source"]}'
     if isinstance(config, (str, Path)):
         config = os.fspath(config)
     elif isinstance(config, Config):
@@ -214,12 +337,18 @@ def init_model(config: Union[str, Path, Config],
                  'depth_head'):
         if isinstance(cfg.model.get(part), dict):
             cfg.model[part].pop('init_cfg', None)
+    if checkpoint is not None:
+        loaded = load_checkpoint_file(checkpoint, map_location='cpu',
+                                      trust=trust_checkpoint)
+    use_dpt_segmentor(cfg)
+    if loaded is not None:
+        _adopt_numerics(cfg, loaded.get('meta'), context)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     check_model_config(cfg.model)  # EncoderDecoder configs too
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
     meta = None
-    if checkpoint is not None:
-        loaded = load_weights(model, checkpoint, trust=trust_checkpoint)
+    if loaded is not None:
+        _load_loaded(model, loaded, context)
         ckpt_meta = loaded.get('meta') or {}
         if ckpt_meta.get('dataset_meta'):
             meta = dict(ckpt_meta['dataset_meta'])
@@ -314,8 +443,8 @@ def _transform_type(transform: dict) -> str:
     return kind if isinstance(kind, str) else kind.__name__
 
 
-def build_inference_pipeline(cfg: Config) -> Compose:
-    """The per-image transforms used by :func:`inference_model`.
+def inference_pipeline_config(cfg: Config) -> List[dict]:
+    """The per-image transform configs used by :func:`inference_model`.
 
     Taken from ``cfg.inference_pipeline``, else ``cfg.test_pipeline`` (or
     the test data loader's), else the DPT default
@@ -328,7 +457,8 @@ def build_inference_pipeline(cfg: Config) -> Compose:
         cfg (Config): The model's config (``model.cfg``).
 
     Returns:
-        Compose: Transforms from ``dict(img=...)`` to packed inputs.
+        list[dict]: Transform configs from ``dict(img=...)`` to packed
+        inputs.
     """
     pipeline_cfg = cfg.get('inference_pipeline') or cfg.get('test_pipeline')
     if not pipeline_cfg:
@@ -347,11 +477,24 @@ def build_inference_pipeline(cfg: Config) -> Compose:
             transforms.append(dict(type='LoadImageFromNDArray'))
             has_loader = True
         elif not kind.startswith('Load'):
-            transforms.append(transform)
+            transforms.append(dict(transform))
     if not has_loader:
         transforms.insert(0, dict(type='LoadImageFromNDArray'))
+    return transforms
+
+
+def build_inference_pipeline(cfg: Config) -> Compose:
+    """The per-image transforms used by :func:`inference_model`, built.
+
+    Args:
+        cfg (Config): The model's config (``model.cfg``); see
+            :func:`inference_pipeline_config`.
+
+    Returns:
+        Compose: Transforms from ``dict(img=...)`` to packed inputs.
+    """
     with DefaultScope.overwrite_default_scope('mmseg'):
-        return Compose(transforms)
+        return Compose(inference_pipeline_config(cfg))
 
 
 def preprocess_image(pipeline: Compose,
@@ -377,115 +520,16 @@ def preprocess_image(pipeline: Compose,
 # --------------------------------------------------------------------------
 # Forward and post-processing
 # --------------------------------------------------------------------------
-def _network_inference(model: BaseSegmentor, inputs: torch.Tensor,
-                       metas: List[dict]) -> torch.Tensor:
-    mode = (model.test_cfg or {}).get('mode', 'whole')
-    if mode == 'whole':
-        tokens = inputs.shape[-2] * inputs.shape[-1] // 256
-        if tokens > LARGE_INPUT_TOKENS:
-            warnings.warn(
-                f'network input {tuple(inputs.shape[-2:])} is {tokens} '
-                'patch tokens in one pass: memory grows with the input. Use '
-                'DPTResize in the pipeline, or test_cfg=dict(mode="slide", '
-                'crop_size=..., stride=...) to bound it.')
-    # mmseg's own dispatch in EncoderDecoder/DepthEstimator.inference logs a
-    # warning for every batch of mixed original sizes, and DepthEstimator's
-    # (mmseg 1.2.2) runs whole-image inference after 'slide'. Subclasses
-    # with their own inference() are trusted.
-    if type(model).inference in (EncoderDecoder.inference,
-                                 DepthEstimator.inference):
-        if mode == 'whole':
-            return model.whole_inference(inputs, metas)
-        if mode == 'slide':
-            return model.slide_inference(inputs, metas)
-    return model.inference(inputs, metas)
-
-
-def _pad_to_multiple(inputs: torch.Tensor, multiple: int) -> torch.Tensor:
-    height, width = inputs.shape[-2:]
-    pad_h = -height % multiple
-    pad_w = -width % multiple
-    if pad_h or pad_w:
-        # Bottom/right, as mmseg's stack_batch; cropped off afterwards.
-        inputs = F.pad(inputs, (0, pad_w, 0, pad_h), value=0)
-    return inputs
-
-
-def _resize_argmax(logits: torch.Tensor,
-                   size: Tuple[int, int]) -> torch.Tensor:
-    """argmax over classes of bilinearly resized logits, class-chunked.
-
-    Resizing is per channel, so resizing a few classes at a time and keeping
-    a running maximum gives exactly the argmax of the fully resized logits
-    (first index on ties) without holding C×H×W floats.
-    """
-    num_classes = logits.shape[1]
-    chunk = max(1, _ARGMAX_CHUNK_BYTES // (4 * size[0] * size[1]))
-    best_val = best_idx = None
-    for start in range(0, num_classes, chunk):
-        part = F.interpolate(logits[:, start:start + chunk], size=size,
-                             mode='bilinear', align_corners=False)[0]
-        val, idx = part.max(dim=0)
-        idx = idx + start
-        if best_val is None:
-            best_val, best_idx = val, idx
-        else:
-            better = val > best_val
-            best_val = torch.where(better, val, best_val)
-            best_idx = torch.where(better, idx, best_idx)
-    return best_idx[None]
-
-
-def _postprocess(model: BaseSegmentor, output: torch.Tensor,
-                 sample: SegDataSample,
-                 return_seg_logits: bool) -> SegDataSample:
-    meta = sample.metainfo
-    height, width = meta['img_shape'][:2]
-    output = output[..., :height, :width]  # drop batch/multiple padding
-    if meta.get('flip', False):
-        dims = (3, ) if meta.get('flip_direction') == 'horizontal' else (2, )
-        output = output.flip(dims=dims)
-    size = tuple(int(s) for s in meta['ori_shape'][:2])
-    if is_depth_model(model):
-        # Transformers' post_process_depth_estimation: bicubic,
-        # align_corners=False, no clamp (bicubic can dip slightly below 0
-        # at sharp edges).
-        depth = output if tuple(output.shape[-2:]) == size else \
-            F.interpolate(output, size=size, mode='bicubic',
-                          align_corners=False)
-        head = model.decode_head
-        min_depth = getattr(head, 'min_depth', None)
-        max_depth = getattr(head, 'max_depth', None)
-        if min_depth is not None or max_depth is not None:
-            depth = depth.clamp(min=min_depth, max=max_depth)
-        mode = getattr(head, 'output_mode', 'inverse_depth')
-        depth_type = 'inverse_depth' if mode == 'inverse_depth' else 'depth'
-        sample.pred_depth_map = PixelData(
-            data=depth[0], metainfo=dict(depth_type=depth_type))
-        return sample
-    num_classes = output.shape[1]
-    # Transformers' post_process_semantic_segmentation: bilinear,
-    # align_corners=False, then argmax.
-    keep = return_seg_logits and \
-        4 * num_classes * size[0] * size[1] <= SEG_LOGITS_BYTES_LIMIT
-    if return_seg_logits and not keep:
-        warnings.warn(f'seg_logits at {size} would take more than '
-                      f'{SEG_LOGITS_BYTES_LIMIT / 1024**3:.0f} GiB; only '
-                      'pred_sem_seg is returned')
-    if keep or num_classes == 1:
-        logits = F.interpolate(output, size=size, mode='bilinear',
-                               align_corners=False)[0]
-        if num_classes == 1:
-            labels = (logits.sigmoid() >
-                      model.decode_head.threshold).to(torch.int64)
-        else:
-            labels = logits.argmax(dim=0, keepdim=True)
-        if keep:
-            sample.seg_logits = PixelData(data=logits)
-    else:
-        labels = _resize_argmax(output, size)
-    sample.pred_sem_seg = PixelData(data=labels)
-    return sample
+def _warn_large_input(model: BaseSegmentor, shape: Sequence[int]) -> None:
+    if (model.test_cfg or {}).get('mode', 'whole') != 'whole':
+        return
+    tokens = shape[-2] * shape[-1] // 256
+    if tokens > LARGE_INPUT_TOKENS:
+        warnings.warn(
+            f'network input {tuple(shape[-2:])} is {tokens} '
+            'patch tokens in one pass: memory grows with the input. Use '
+            'DPTResize in the pipeline, or test_cfg=dict(mode="slide", '
+            'crop_size=..., stride=...) to bound it.')
 
 
 @torch.no_grad()
@@ -514,33 +558,19 @@ def predict_batch(model: BaseSegmentor,
         groups.setdefault(tuple(item['inputs'].shape), []).append(index)
     results: List[Optional[SegDataSample]] = [None] * len(packed)
     for indices in groups.values():
-        data = dict(
-            inputs=[packed[i]['inputs'] for i in indices],
-            data_samples=[packed[i]['data_samples'] for i in indices])
-        data = model.data_preprocessor(data, False)
-        inputs = _pad_to_multiple(data['inputs'], _NETWORK_MULTIPLE)
-        samples = data['data_samples']
-        metas = []
+        samples = [packed[i]['data_samples'] for i in indices]
         for sample in samples:
-            meta = dict(sample.metainfo)
-            meta['pad_shape'] = tuple(inputs.shape[-2:])
-            metas.append(meta)
-        if isinstance(model, DepthSegEstimator):
-            # Two outputs: the joint model post-processes both itself.
-            for sample, meta in zip(samples, metas):
-                height, width = meta['img_shape'][:2]
-                sample.set_metainfo(dict(
-                    pad_shape=meta['pad_shape'],
-                    padding_size=[0, inputs.shape[-1] - width, 0,
-                                  inputs.shape[-2] - height]))
-            for index, sample in zip(indices, model.predict(inputs,
-                                                            samples)):
-                results[index] = sample
-            continue
-        outputs = _network_inference(model, inputs, metas)
-        for j, (index, sample) in enumerate(zip(indices, samples)):
-            results[index] = _postprocess(model, outputs[j:j + 1], sample,
-                                          return_seg_logits)
+            # Read by DPTEncoderDecoder's post-processing.
+            sample.set_metainfo(dict(keep_seg_logits=return_seg_logits))
+        data = dict(inputs=[packed[i]['inputs'] for i in indices],
+                    data_samples=samples)
+        _warn_large_input(model, data['inputs'][0].shape[-2:])
+        # The model's own test path, post-processing included: tools/test.py
+        # runs the same test_step, so both give the same maps.
+        for index, sample in zip(indices, model.test_step(data)):
+            if not return_seg_logits and 'seg_logits' in sample:
+                del sample.seg_logits  # a model without DPT's test path
+            results[index] = sample
     return results
 
 

@@ -20,6 +20,7 @@ from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
 from mmseg.structures import SegDataSample
+from ..converters.hf_folder import is_hf_folder
 from ..utils.config import REPO_CONFIGS
 from ..visualization.render import (colorize_depth, colorize_seg,
                                     overlay_seg, side_by_side)
@@ -81,8 +82,9 @@ def resolve_config(config: Union[str, Path, Config]) -> Union[str, Config]:
     """A config path, or a name resolved to ``configs/<name>.py``.
 
     Args:
-        config (str | Path | Config): A file, a Config, or a config name
-            such as ``'dpt_hybrid_midas'`` (searched under the repository's
+        config (str | Path | Config): A file, a Config, a Transformers
+            ``save_pretrained`` folder, or a config name such as
+            ``'dpt_hybrid_midas'`` (searched under the repository's
             ``configs/``, sub-folders included).
 
     Returns:
@@ -94,8 +96,8 @@ def resolve_config(config: Union[str, Path, Config]) -> Union[str, Config]:
     if isinstance(config, Config):
         return config
     config = os.fspath(config)
-    if osp.isfile(config):
-        return config
+    if osp.isfile(config) or is_hf_folder(config):
+        return config  # a Transformers folder: init_model converts it
     name = osp.splitext(osp.basename(config))[0]
     direct = osp.join(REPO_CONFIGS, f'{name}.py')
     if osp.isfile(direct):

@@ -22,8 +22,8 @@ from .common import Conversion, Drop, Rule, apply_rules
 
 __all__ = [
     'HF_TASKS', 'convert_hf_state_dict', 'hf_config_to_mm_config',
-    'hf_dataset_meta', 'infer_hf_task', 'map_hf_state_dict',
-    'resolve_hf_config'
+    'hf_dataset_meta', 'hf_processor_to_mm', 'infer_hf_task',
+    'map_hf_state_dict', 'resolve_hf_config'
 ]
 
 # What a saved model holds: depth estimator, segmenter, or bare encoder.
@@ -376,7 +376,7 @@ def hf_config_to_mm_config(hf_config: Any,
                              'cannot be built by Transformers either (its '
                              'projection is hard-coded 256 → 256)')
         model = dict(
-            type='DepthEstimator',
+            type='DPTDepthEstimator',
             decode_head=dict(
                 type='DPTDepthHead',
                 in_channels=fusion,
@@ -391,7 +391,7 @@ def hf_config_to_mm_config(hf_config: Any,
         data_preprocessor=dict(
             type='SegDataPreProcessor', mean=list(mean), std=list(std),
             bgr_to_rgb=True, pad_val=0, seg_pad_val=seg_pad_val,
-            size_divisor=32),
+            size_divisor=32, test_cfg=dict(size_divisor=32)),
         backbone=backbone,
         neck=neck,
         train_cfg=dict(),
@@ -407,7 +407,7 @@ def _seg_model(cfg: Dict[str, Any], fusion: int,
     norm_cfg = dict(type='BN', requires_grad=True)
     ignore_index = cfg['semantic_loss_ignore_index']
     model = dict(
-        type='EncoderDecoder',
+        type='DPTEncoderDecoder',
         decode_head=dict(
             type='DPTSegHead',
             in_channels=fusion,
@@ -616,3 +616,107 @@ def hf_dataset_meta(hf_config: Any, task: str) -> Dict[str, Any]:
     id2label = cfg['id2label']
     classes = tuple(id2label[i] for i in sorted(id2label))
     return dict(classes=classes, palette=hf_palette(len(classes)))
+
+
+# --------------------------------------------------------------------------
+# image processor
+
+# DPTImageProcessor(Pil) 5.24 class defaults: what the pipeline uses for a
+# field that preprocessor_config.json leaves out.
+_PROCESSOR_DEFAULTS: Dict[str, Any] = dict(
+    do_resize=True,
+    size={'height': 384, 'width': 384},
+    keep_aspect_ratio=False,
+    ensure_multiple_of=1,
+    resample=3,
+    do_rescale=True,
+    rescale_factor=1 / 255,
+    do_normalize=True,
+    image_mean=[0.5, 0.5, 0.5],
+    image_std=[0.5, 0.5, 0.5],
+    do_pad=False,
+    size_divisor=None,
+)
+# PIL.Image.Resampling values, as Transformers stores ``resample``.
+_PIL_RESAMPLE = {0: 'nearest', 1: 'lanczos', 2: 'bilinear', 3: 'bicubic',
+                 4: 'box', 5: 'hamming'}
+
+
+def _per_channel(value: Any, name: str) -> List[float]:
+    values = [float(value)] * 3 if isinstance(value, (int, float)) else \
+        [float(v) for v in value]
+    if len(values) != 3:
+        raise ValueError(f'preprocessor_config.json: {name} must have 3 '
+                         f'values, got {value}')
+    return values
+
+
+def hf_processor_to_mm(preprocessor: Optional[Mapping[str, Any]] = None
+                       ) -> Dict[str, Any]:
+    """Transformers' ``DPTImageProcessor`` settings as a dpt_mm pipeline.
+
+    Every field that changes the network input is carried over: ``size``,
+    ``keep_aspect_ratio``, ``ensure_multiple_of``, ``resample`` (Pillow's
+    filter, as ``DPTImageProcessorPil``), ``do_rescale``/``rescale_factor``,
+    ``do_normalize``/``image_mean``/``image_std`` and
+    ``do_pad``/``size_divisor`` (centred padding with 0 after
+    normalisation). Fields left out take the 5.24 class defaults.
+
+    Args:
+        preprocessor (Mapping, optional): ``preprocessor_config.json`` dict;
+            None gives the defaults (384×384 squashed, bicubic, 0.5/0.5).
+
+    Returns:
+        dict: ``mean`` and ``std`` on 0–255 RGB for the data preprocessor,
+        and ``inference_pipeline`` (a list of transform configs).
+
+    Raises:
+        ValueError: A setting with no dpt_mm equivalent; the message names
+        the field.
+    """
+    cfg = copy.deepcopy(_PROCESSOR_DEFAULTS)
+    cfg.update({k: v for k, v in (preprocessor or {}).items() if k in cfg})
+    factor = float(cfg['rescale_factor']) if cfg['do_rescale'] else 1.0
+    if cfg['do_normalize']:
+        mean = [m / factor for m in _per_channel(cfg['image_mean'],
+                                                 'image_mean')]
+        std = [s / factor for s in _per_channel(cfg['image_std'],
+                                                'image_std')]
+    else:  # only the rescale: x * factor = (x - 0) / (1 / factor)
+        mean, std = [0.0] * 3, [1 / factor] * 3
+    mean = [round(m, 6) for m in mean]
+    std = [round(s, 6) for s in std]
+    pipeline = [dict(type='LoadImageFromNDArray')]
+    if cfg['do_resize']:
+        size = cfg['size']
+        if isinstance(size, int):
+            size = {'height': size, 'width': size}
+        if not {'height', 'width'} <= set(size or {}):
+            raise ValueError('preprocessor_config.json: size must give '
+                             f'height and width for DPT, got {size}')
+        resample = cfg['resample']
+        if isinstance(resample, str):  # an enum name, e.g. "BICUBIC"
+            resample = resample.lower()
+        else:
+            resample = _PIL_RESAMPLE.get(int(resample))
+        if resample not in _PIL_RESAMPLE.values():
+            raise ValueError('preprocessor_config.json: unsupported resample='
+                             f"{cfg['resample']!r}")
+        height, width = int(size['height']), int(size['width'])
+        resize = dict(
+            type='DPTResize',
+            size=height if height == width else (height, width),
+            keep_aspect_ratio=bool(cfg['keep_aspect_ratio']),
+            ensure_multiple_of=int(cfg['ensure_multiple_of'] or 1),
+            interpolation=resample,
+            backend='pil')
+        if cfg['do_pad'] and cfg['size_divisor']:
+            # Zero after normalisation is the mean before it (BGR here).
+            resize.update(pad_size_divisor=int(cfg['size_divisor']),
+                          pad_val=mean[::-1])
+        pipeline.append(resize)
+    elif cfg['do_pad'] and cfg['size_divisor']:
+        raise ValueError('preprocessor_config.json: do_pad without do_resize '
+                         'is not supported')
+    pipeline.append(dict(type='PackSegInputs'))
+    return dict(mean=mean, std=std, inference_pipeline=pipeline)

@@ -1,7 +1,8 @@
 from .arg_types import check_arg_types
 from .checkpoint import (TRUST_ENV_VAR, UnsafeCheckpointError,
                          allowed_checkpoint_globals, load_checkpoint_file,
-                         register_safe_checkpoint_loader)
+                         register_safe_checkpoint_loader,
+                         save_checkpoint_file, save_safetensors)
 from .config import (ConfigError, RegistryNameError, close_registry_names,
                      explain_registry_errors, load_config, setup_cli_config)
 from .errors import InputError, UserError
@@ -14,8 +15,8 @@ register_safe_checkpoint_loader()
 __all__ = [
     'TRUST_ENV_VAR', 'UnsafeCheckpointError', 'allowed_checkpoint_globals',
     'load_checkpoint_file', 'register_safe_checkpoint_loader',
-    'close_registry_names', 'explain_registry_errors', 'load_config',
-    'setup_cli_config', 'ConfigError', 'InputError', 'RegistryNameError',
-    'UserError',
+    'save_checkpoint_file', 'save_safetensors', 'close_registry_names',
+    'explain_registry_errors', 'load_config', 'setup_cli_config',
+    'ConfigError', 'InputError', 'RegistryNameError', 'UserError',
     'check_arg_types'
 ]

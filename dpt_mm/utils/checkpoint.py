@@ -40,6 +40,7 @@ this loader behind mmengine's ``CheckpointLoader`` for local paths and
 ``mmengine.runner.load_checkpoint`` and ``init_cfg=dict(type='Pretrained')``
 all use it.
 """
+import json
 import os
 import os.path as osp
 import pickle
@@ -54,7 +55,8 @@ import torch
 __all__ = [
     'TRUST_ENV_VAR', 'CorruptCheckpointError', 'UnsafeCheckpointError',
     'allowed_checkpoint_globals', 'load_checkpoint_file',
-    'register_safe_checkpoint_loader'
+    'register_safe_checkpoint_loader', 'save_checkpoint_file',
+    'save_safetensors'
 ]
 
 TRUST_ENV_VAR = 'DPT_MM_TRUST_CHECKPOINTS'
@@ -298,6 +300,9 @@ def load_checkpoint_file(path: str,
       ``init_cfg=dict(type='Pretrained', ...)``), where no argument can be
       passed.
 
+    A safetensors file (recognised by its content, whatever its name) holds
+    no code and is read as such; see :func:`save_checkpoint_file`.
+
     Args:
         path (str): Checkpoint path; ``~`` is expanded.
         map_location (str | torch.device | dict | Callable | None): As in
@@ -318,6 +323,8 @@ def load_checkpoint_file(path: str,
     path = osp.expanduser(path)
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path} can not be found.')
+    if _is_safetensors(path):
+        return _load_safetensors_checkpoint(path, map_location)
     return _guarded_load(
         lambda weights_only: torch.load(
             path, map_location=map_location, weights_only=weights_only),
@@ -401,3 +408,96 @@ def register_safe_checkpoint_loader() -> None:
         prefixes=('http://', 'https://'),
         loader=load_from_safe_http,
         force=True)
+
+
+# --------------------------------------------------------------------------
+# safetensors: tensors only, plus a JSON string per metadata entry. An
+# mmengine-style checkpoint {'state_dict', 'meta', <other tensor dicts>} is
+# stored as the state dict's tensors under their own names, the other
+# tensor dicts as '<group>::<key>', and meta as JSON.
+_META_KEY = 'dpt_mm_meta'
+_GROUP_SEP = '::'
+
+
+def _is_safetensors(path: str) -> bool:
+    """A safetensors file: 8-byte little-endian header length, then JSON."""
+    with open(path, 'rb') as f:
+        head = f.read(9)
+    if len(head) < 9:
+        return False
+    size = int.from_bytes(head[:8], 'little')
+    return head[8:9] == b'{' and 8 + size <= osp.getsize(path)
+
+
+def _load_safetensors_checkpoint(path: str, map_location: MapLocation) -> Any:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+    device = map_location if isinstance(map_location,
+                                        (str, torch.device)) else 'cpu'
+    tensors = load_file(path, device=str(device))
+    with safe_open(path, framework='pt') as f:
+        metadata = f.metadata() or {}
+    if _META_KEY not in metadata and not any(_GROUP_SEP in k
+                                             for k in tensors):
+        return tensors  # a plain state dict (e.g. from another tool)
+    checkpoint: Dict[str, Any] = dict(state_dict={})
+    for key, value in tensors.items():
+        group, sep, name = key.partition(_GROUP_SEP)
+        if sep:
+            checkpoint.setdefault(group, {})[name] = value
+        else:
+            checkpoint['state_dict'][key] = value
+    if _META_KEY in metadata:
+        checkpoint['meta'] = json.loads(metadata[_META_KEY])
+    return checkpoint
+
+
+def save_safetensors(tensors: Dict[str, torch.Tensor], path: str,
+                     metadata: Optional[Dict[str, str]] = None) -> None:
+    """Write tensors to a safetensors file (shared storage is copied).
+
+    Args:
+        tensors (dict[str, Tensor]): Name → tensor.
+        path (str): Output file.
+        metadata (dict[str, str], optional): String metadata.
+    """
+    from safetensors.torch import save_file
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    save_file({k: v.detach().cpu().contiguous().clone()
+               for k, v in tensors.items()}, path, metadata=metadata)
+
+
+def save_checkpoint_file(checkpoint: Dict[str, Any], path: str) -> None:
+    """Save a checkpoint as safetensors (``.safetensors``) or with torch.
+
+    For safetensors, ``checkpoint`` may hold ``state_dict``, ``meta``
+    (JSON-serialisable) and other dicts of tensors; nothing else.
+
+    Args:
+        checkpoint (dict): ``{'state_dict': ..., 'meta': ...}``.
+        path (str): Output file; its extension picks the format.
+
+    Raises:
+        ValueError: A safetensors checkpoint with a value it cannot hold;
+            the message names the key.
+    """
+    if not path.endswith('.safetensors'):
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        torch.save(checkpoint, path)
+        return
+    tensors: Dict[str, torch.Tensor] = {}
+    for group, value in checkpoint.items():
+        if group == 'meta':
+            continue
+        if not isinstance(value, dict) or not all(
+                isinstance(v, torch.Tensor) for v in value.values()):
+            raise ValueError(f'checkpoint[{group!r}] is not a dict of '
+                             f'tensors: it cannot be saved to {path}')
+        for key, tensor in value.items():
+            name = key if group == 'state_dict' else \
+                f'{group}{_GROUP_SEP}{key}'
+            tensors[name] = tensor
+    metadata = {'format': 'pt'}
+    if checkpoint.get('meta') is not None:
+        metadata[_META_KEY] = json.dumps(checkpoint['meta'], default=str)
+    save_safetensors(tensors, path, metadata)

@@ -9,15 +9,13 @@ SRC is a release file such as ``dpt_hybrid_nyu-2ce69ec7.pt``. The variant
 from the file name unless ``--variant`` is given; it selects the matching
 config under ``configs/``. ``--config`` uses another config instead. The
 converted weights are loaded strictly into the model built from that config
-before DST is written as ``{'state_dict': ..., 'meta': {...}}``.
+before DST is written as ``{'state_dict': ..., 'meta': {...}}`` (a
+safetensors file when DST ends in ``.safetensors``).
 """
 import argparse
-import os
 import os.path as osp
 import sys
 from typing import Any, Dict, List, Optional
-
-import torch
 
 __all__ = ['convert', 'main']
 
@@ -56,7 +54,8 @@ def convert(src: str, dst: str, variant: Optional[str] = None,
                                    load_converted, map_original_state_dict,
                                    resolve_model_config, unwrap_state_dict,
                                    variant_config_path)
-    from dpt_mm.utils import load_checkpoint_file
+    from dpt_mm.converters.original import ORIGINAL_WS
+    from dpt_mm.utils import load_checkpoint_file, save_checkpoint_file
     if config is None:
         variant = variant or guess_variant(src)
         config = variant_config_path(variant)
@@ -97,8 +96,11 @@ def convert(src: str, dst: str, variant: Optional[str] = None,
         variant=variant,
         config=osp.abspath(config),
         dropped_keys=sorted(conversion.dropped))
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    torch.save({'state_dict': state_dict, 'meta': meta}, dst)
+    if model_cfg['backbone'].get('type') == 'DPTViTHybrid':
+        # The weights' own numerics (timm 0.4.5); init_model checks them.
+        meta['numerics'] = {'backbone.ws_mode': ORIGINAL_WS[0],
+                            'backbone.ws_eps': ORIGINAL_WS[1]}
+    save_checkpoint_file({'state_dict': state_dict, 'meta': meta}, dst)
     print(f'wrote {dst}')
 
 
@@ -113,7 +115,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         'dpt_mm (mmengine) checkpoint.')
     parser.add_argument('src', help='release file, e.g. '
                         'dpt_hybrid_nyu-2ce69ec7.pt')
-    parser.add_argument('dst', help='output checkpoint (.pth)')
+    parser.add_argument('dst', help='output checkpoint (.pth, or '
+                        '.safetensors for safetensors)')
     parser.add_argument('--variant', choices=sorted(ORIGINAL_VARIANTS),
                         help='release variant (default: from the file name)')
     parser.add_argument('--config', help='dpt_mm config to convert for, '

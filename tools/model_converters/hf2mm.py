@@ -6,79 +6,23 @@ SRC is a ``save_pretrained`` folder of ``DPTForDepthEstimation``,
 ``DPTForSemanticSegmentation`` or ``DPTModel`` (``config.json`` plus
 ``model.safetensors``, a sharded safetensors index, or
 ``pytorch_model.bin``). DST becomes an mmengine checkpoint
-``{'state_dict': ..., 'meta': {...}}``. ``--config-out`` writes an mmengine
-``.py`` config that builds exactly this model. The weights are loaded into
-that model strictly before anything is written. Transformers itself is not
-needed.
+``{'state_dict': ..., 'meta': {...}, 'hf_unused': {...}}`` (``.pth``), or a
+safetensors file when DST ends in ``.safetensors``. ``--config-out`` writes
+an mmengine ``.py`` config that builds exactly this model, with the folder's
+whole image processor (size, aspect ratio, multiple, Pillow resampling,
+rescale, normalisation, padding) as its ``inference_pipeline``: inference
+then gives Transformers' numbers. The weights are loaded into that model
+strictly before anything is written. Transformers itself is not needed.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
-import torch
 from torch import Tensor
 
-__all__ = ['convert', 'load_hf_folder', 'main']
-
-
-def _load_safetensors(path: str) -> Dict[str, Tensor]:
-    from safetensors.torch import load_file
-    return load_file(path, device='cpu')
-
-
-def load_hf_folder(src: str) -> Tuple[Dict[str, Any], Dict[str, Tensor],
-                                      Optional[Dict[str, Any]]]:
-    """Read a ``save_pretrained`` folder without Transformers.
-
-    Args:
-        src (str): Folder path.
-
-    Returns:
-        tuple: ``config.json`` dict, the state dict, and the
-        ``preprocessor_config.json`` dict (None if absent).
-    """
-    config_path = osp.join(src, 'config.json')
-    if not osp.isfile(config_path):
-        raise FileNotFoundError(f'{config_path} not found: SRC must be a '
-                                'Transformers save_pretrained folder')
-    with open(config_path) as f:
-        config = json.load(f)
-    single = osp.join(src, 'model.safetensors')
-    index = osp.join(src, 'model.safetensors.index.json')
-    pt_bin = osp.join(src, 'pytorch_model.bin')
-    if osp.isfile(single):
-        state_dict = _load_safetensors(single)
-    elif osp.isfile(index):
-        with open(index) as f:
-            shards = sorted(set(json.load(f)['weight_map'].values()))
-        state_dict = {}
-        for shard in shards:
-            state_dict.update(_load_safetensors(osp.join(src, shard)))
-    elif osp.isfile(pt_bin):
-        state_dict = torch.load(pt_bin, map_location='cpu', weights_only=True)
-    else:
-        raise FileNotFoundError(
-            f'no weights in {src}: expected model.safetensors, '
-            'model.safetensors.index.json or pytorch_model.bin')
-    preprocessor = None
-    pre_path = osp.join(src, 'preprocessor_config.json')
-    if osp.isfile(pre_path):
-        with open(pre_path) as f:
-            preprocessor = json.load(f)
-    return config, state_dict, preprocessor
-
-
-def _mean_std(preprocessor: Optional[Dict[str, Any]]
-              ) -> Tuple[List[float], List[float]]:
-    """Normalisation on 0–255 RGB; DPT's mean = std = 0.5 by default."""
-    mean, std = [0.5] * 3, [0.5] * 3
-    if preprocessor and preprocessor.get('do_normalize', True):
-        mean = preprocessor.get('image_mean', mean)
-        std = preprocessor.get('image_std', std)
-    return [round(m * 255, 6) for m in mean], [round(s * 255, 6) for s in std]
+__all__ = ['convert', 'main']
 
 
 def convert(src: str, dst: str, config_out: Optional[str] = None,
@@ -87,39 +31,35 @@ def convert(src: str, dst: str, config_out: Optional[str] = None,
 
     Args:
         src (str): Transformers folder.
-        dst (str): Output checkpoint path.
+        dst (str): Output checkpoint path (``.safetensors`` for
+            safetensors, else a torch file).
         config_out (str, optional): Output ``.py`` config path.
         task (str, optional): ``depth``, ``seg`` or ``backbone``; default
             from the weights.
         verify (bool): Build the model and load strictly before writing.
     """
     import dpt_mm  # noqa: F401  (registers the modules)
-    from dpt_mm.converters import (format_py_config, hf_config_to_mm_config,
-                                   hf_dataset_meta, infer_hf_task,
-                                   load_converted, map_hf_state_dict)
-    hf_config, hf_state, preprocessor = load_hf_folder(src)
-    print(f'read {len(hf_state)} tensors from {src}')
-    task = task or infer_hf_task(hf_state)
-    conversion = map_hf_state_dict(hf_state, hf_config, task)
-    archs = hf_config.get('architectures') or []
-    print(f'task: {task} (architectures: {archs or "not recorded"})')
-    mean, std = _mean_std(preprocessor)
-    model_cfg = hf_config_to_mm_config(hf_config, task, mean=mean, std=std)
-    state_dict = conversion.state_dict
+    from dpt_mm.converters import (convert_hf_folder, format_py_config,
+                                   load_converted)
+    from dpt_mm.utils import save_checkpoint_file
+    converted = convert_hf_folder(src, task)
+    checkpoint = converted['checkpoint']
+    meta = checkpoint['meta']
+    task = meta['task']
+    model_cfg = converted['model']
+    state_dict = checkpoint['state_dict']
+    print(f'read {converted["conversion"].num_source} tensors from {src}')
+    print(f'task: {task} (architectures: '
+          f'{meta["hf_architectures"] or "not recorded"})')
+    if meta['hf_preprocessor'] is None:
+        print('no preprocessor_config.json: DPTImageProcessor defaults '
+              '(384×384, bicubic, mean = std = 0.5)')
     if verify:
         _verify(model_cfg, state_dict, task, load_converted)
         print('verified: the converted weights load strictly into the model '
               'built from the generated config')
-    print(conversion.summary())
-    meta = dict(
-        dataset_meta=hf_dataset_meta(hf_config, task),
-        converted_from='transformers',
-        source=osp.abspath(src),
-        hf_architectures=list(archs),
-        task=task,
-        dropped_keys=sorted(conversion.dropped))
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    torch.save({'state_dict': state_dict, 'meta': meta}, dst)
+    print(converted['conversion'].summary())
+    save_checkpoint_file(checkpoint, dst)
     print(f'wrote {dst}')
     if config_out:
         if task == 'backbone':
@@ -128,12 +68,15 @@ def convert(src: str, dst: str, config_out: Optional[str] = None,
                 type='Pretrained', checkpoint=dst, prefix='backbone.')
         header = (f'dpt_mm model converted from the Transformers folder\n'
                   f'{osp.abspath(src)} by tools/model_converters/hf2mm.py.\n'
-                  f'Weights: {dst}')
+                  f'Weights: {dst}\n'
+                  'inference_pipeline: its image processor (Pillow resize).')
         text = format_py_config(
             [('default_scope', 'mmseg'),
              ('custom_imports',
               dict(imports=['dpt_mm'], allow_failed_imports=False)),
-             ('model', model_cfg)], header)
+             ('model', model_cfg),
+             ('inference_pipeline', converted['inference_pipeline'])],
+            header)
         os.makedirs(osp.dirname(osp.abspath(config_out)), exist_ok=True)
         with open(config_out, 'w') as f:
             f.write(text)
@@ -160,7 +103,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         description='Convert a Transformers DPT save_pretrained folder into '
         'a dpt_mm (mmengine) checkpoint.')
     parser.add_argument('src', help='Transformers save_pretrained folder')
-    parser.add_argument('dst', help='output checkpoint (.pth)')
+    parser.add_argument('dst', help='output checkpoint (.pth, or '
+                        '.safetensors for safetensors)')
     parser.add_argument('--config-out', help='also write an mmengine .py '
                         'config that builds exactly this model')
     parser.add_argument('--task', choices=('depth', 'seg', 'backbone'),

@@ -12,7 +12,7 @@ data_preprocessor = dict(
     # images are padded to multiples of 32 for the patch grid and fusion.
     test_cfg=dict(size_divisor=32))
 model = dict(
-    type='EncoderDecoder',
+    type='DPTEncoderDecoder',
     data_preprocessor=data_preprocessor,
     backbone=dict(
         type='DPTViT',

@@ -3,19 +3,19 @@ from typing import List, Optional
 
 from torch import Tensor
 
-from mmseg.models.segmentors import DepthEstimator, EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList, add_prefix)
 from ..check import check_model_config
-from .dpt_depth_estimator import mark_depth_type
+from ..layers.postprocess import pad_to_multiple, postprocess_depth
+from .dpt_encoder_decoder import DPTEncoderDecoder
 
 __all__ = ['DepthSegEstimator']
 
 
 @MODELS.register_module()
-class DepthSegEstimator(EncoderDecoder):
+class DepthSegEstimator(DPTEncoderDecoder):
     """Joint semantic segmentation and depth on shared features.
 
     ``decode_head`` (and ``auxiliary_head``) are the segmentation heads of
@@ -83,14 +83,20 @@ class DepthSegEstimator(EncoderDecoder):
         metas = self._batch_metas(inputs, data_samples)
         if data_samples is None:
             data_samples = [SegDataSample(metainfo=m) for m in metas]
+        inputs, metas = pad_to_multiple(inputs, metas)
         x = self.extract_feat(inputs)
         seg_logits = self.decode_head.predict(x, metas, self.test_cfg)
         depth = self.depth_head.predict(x, metas, self.test_cfg)
+        # DPT's post-processing of both (DPTEncoderDecoder's for the
+        # labels; bicubic depth unless test_cfg.depth_resize_mode says
+        # 'bilinear').
         data_samples = self.postprocess_result(seg_logits, data_samples)
-        # DepthEstimator's post-processing only reads self.align_corners.
-        data_samples = DepthEstimator.postprocess_result(self, depth,
-                                                         data_samples)
-        return mark_depth_type(data_samples, self.depth_head)
+        head = self.depth_head
+        return postprocess_depth(
+            depth, data_samples,
+            (self.test_cfg or {}).get('depth_resize_mode', 'bicubic'),
+            getattr(head, 'min_depth', None), getattr(head, 'max_depth', None),
+            getattr(head, 'depth_type', 'inverse_depth'))
 
     def _forward(self, inputs: Tensor,
                  data_samples: OptSampleList = None) -> tuple:

@@ -1,4 +1,6 @@
-"""mmseg's ``DepthEstimator`` with its test-mode dispatch fixed."""
+"""mmseg's ``DepthEstimator`` with its test-mode dispatch fixed and DPT's
+post-processing (bicubic resize to the original size, as the published
+models and Transformers)."""
 from typing import List
 
 import torch.nn as nn
@@ -9,6 +11,8 @@ from mmseg.models.segmentors import DepthEstimator
 from mmseg.registry import MODELS
 from mmseg.utils import OptSampleList, SampleList
 from ..check import check_model_config
+from ..layers.postprocess import (RESIZE_MODES, pad_to_multiple,
+                                  postprocess_depth)
 
 __all__ = ['DPTDepthEstimator', 'mark_depth_type']
 
@@ -46,6 +50,12 @@ class DPTDepthEstimator(DepthEstimator):
     a plain-dict ``test_cfg`` works (mmseg reads it by attribute).
     Sliding-window depth inference bounds memory on large images:
     ``test_cfg=dict(mode='slide', crop_size=(384, 384), stride=(256, 256))``.
+
+    Post-processing (:func:`postprocess_depth`) is DPT's, set by
+    ``test_cfg.resize_mode``: ``'bicubic'`` (default; the published models
+    and Transformers) or ``'bilinear'`` (mmseg's ``DepthEstimator``). It is
+    the one path of ``tools/test.py``, ``tools/infer.py`` and
+    :func:`dpt_mm.apis.inference_model`.
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -62,6 +72,10 @@ class DPTDepthEstimator(DepthEstimator):
                 self.test_cfg):
             raise ValueError(f'DPTDepthEstimator: test_cfg.mode={mode!r} '
                              'needs test_cfg.crop_size and test_cfg.stride')
+        resize_mode = self.test_cfg.get('resize_mode', 'bicubic')
+        if resize_mode not in RESIZE_MODES:
+            raise ValueError(f'DPTDepthEstimator: test_cfg.resize_mode must '
+                             f'be one of {RESIZE_MODES}, got {resize_mode!r}')
 
     def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
         """Depth for a batch with whole-image or sliding-window inference.
@@ -78,19 +92,24 @@ class DPTDepthEstimator(DepthEstimator):
             return self.slide_inference(inputs, batch_img_metas)
         if mode == 'slide_flip':
             return self.slide_flip_inference(inputs, batch_img_metas)
+        inputs, batch_img_metas = pad_to_multiple(inputs, batch_img_metas)
         return self.whole_inference(inputs, batch_img_metas)
 
-    def postprocess_result(self, depth: Tensor,
+    def postprocess_result(self,
+                           depth: Tensor,
                            data_samples: OptSampleList = None) -> SampleList:
-        """mmseg's post-processing, plus ``depth_type`` in the metainfo.
+        """B×1×H×W depth → ``pred_depth_map`` at the original sizes.
 
         Args:
-            depth (Tensor): B×1×H×W depth of the padded batch.
-            data_samples (list[SegDataSample], optional): Meta information.
+            depth (Tensor): Network output.
+            data_samples (list[SegDataSample], optional): Image metas.
 
         Returns:
-            list[SegDataSample]: ``pred_depth_map`` at the original size.
+            list[SegDataSample]: See :func:`postprocess_depth`; the map's
+            metainfo says ``depth_type``.
         """
-        return mark_depth_type(
-            super().postprocess_result(depth, data_samples),
-            self.decode_head)
+        head = self.decode_head
+        return postprocess_depth(
+            depth, data_samples, self.test_cfg.get('resize_mode', 'bicubic'),
+            getattr(head, 'min_depth', None), getattr(head, 'max_depth', None),
+            getattr(head, 'depth_type', 'inverse_depth'))

@@ -1,0 +1,527 @@
+"""dpt_mm → Transformers DPT: config and weights (the reverse of ``hf.py``).
+
+Pure functions over configs and state dicts, used by
+``tools/model_converters/mm2hf.py`` and the tests. Each backbone family
+registers its part in :data:`MM2HF_FAMILIES` (keyed by the backbone's
+``type``): the Transformers config fields of the encoder and the renaming
+rules of its weights. The neck and heads are shared by all families.
+
+A setting Transformers cannot express (another depth output mode, a
+readout the hybrid lacks, an auxiliary head on another fused map, the
+release's weight standardisation...) raises ``ValueError`` naming the
+config key, so an exported model always gives the numbers dpt_mm gives.
+"""
+import copy
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+import torch
+from torch import Tensor
+
+from .common import Conversion, Rule, apply_rules
+from .hf import _BIT_DEFAULTS, _DPT_DEFAULTS, resolve_hf_config
+
+__all__ = [
+    'MM2HF_FAMILIES', 'HFFamily', 'HF_UNUSED_FILL', 'convert_mm_to_hf',
+    'mm_config_to_hf_config', 'mm_state_dict_to_hf'
+]
+
+_WB = r'(weight|bias)'
+_BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
+# Transformers tensors that dpt_mm does not keep (unused by the depth and
+# segmentation forward passes): restored from the converted folder when
+# hf2mm kept them, else filled as said here.
+HF_UNUSED_FILL = {
+    'dpt.layernorm.weight': 'ones (final LayerNorm, read by DPTModel only)',
+    'dpt.layernorm.bias': 'zeros (final LayerNorm, read by DPTModel only)',
+    'neck.fusion_stage.layers.0.residual_layer1.*':
+    'zeros (deepest fusion layer: never used without a lateral input)',
+}
+
+
+@dataclass
+class HFFamily:
+    """How one backbone family maps onto Transformers.
+
+    Attributes:
+        config (Callable): ``(backbone_cfg) -> dict`` of ``DPTConfig``
+            fields for the encoder; raises ``ValueError`` for settings
+            Transformers lacks.
+        rules (Callable): ``(backbone_cfg) -> list[Rule]`` renaming the
+            ``backbone.*`` keys (qkv already split into query/key/value
+            under ``backbone.layers.N.attn.{query,key,value}``).
+    """
+    config: Callable[[Mapping[str, Any]], Dict[str, Any]]
+    rules: Callable[[Mapping[str, Any]], List[Rule]]
+
+
+def _refuse(key: str, value: Any, why: str) -> ValueError:
+    return ValueError(f'{key}={value!r} cannot be expressed in Transformers '
+                      f'DPT: {why}')
+
+
+def _get(cfg: Mapping[str, Any], key: str, default: Any) -> Any:
+    value = cfg.get(key, default)
+    return default if value is None else value
+
+
+def _vit_config(backbone: Mapping[str, Any]) -> Dict[str, Any]:
+    embed = _get(backbone, 'embed_dims', 768)
+    mlp_ratio = _get(backbone, 'mlp_ratio', 4.0)
+    img_size = _get(backbone, 'img_size', 384)
+    if not isinstance(img_size, int):
+        img_size = list(img_size)
+        if img_size[0] == img_size[1]:
+            img_size = img_size[0]
+    return dict(
+        hidden_size=embed,
+        num_hidden_layers=_get(backbone, 'num_layers', 12),
+        num_attention_heads=_get(backbone, 'num_heads', 12),
+        intermediate_size=int(embed * mlp_ratio),
+        hidden_act='gelu',
+        hidden_dropout_prob=float(_get(backbone, 'drop_rate', 0.0)),
+        attention_probs_dropout_prob=float(
+            _get(backbone, 'attn_drop_rate', 0.0)),
+        layer_norm_eps=float(_get(backbone, 'norm_eps', 1e-6)),
+        image_size=img_size,
+        patch_size=_get(backbone, 'patch_size', 16),
+        num_channels=_get(backbone, 'in_channels', 3),
+        qkv_bias=bool(_get(backbone, 'qkv_bias', True)),
+        backbone_out_indices=list(_get(backbone, 'out_indices',
+                                       (2, 5, 8, 11))),
+        is_hybrid=False,
+    )
+
+
+def _hybrid_config(backbone: Mapping[str, Any]) -> Dict[str, Any]:
+    ws = (_get(backbone, 'ws_mode', 'var'), float(_get(backbone, 'ws_eps',
+                                                       1e-8)))
+    if ws != ('var', 1e-8):
+        raise _refuse(
+            'backbone.(ws_mode, ws_eps)', ws, "Transformers' BiT "
+            "standardises weights as (w - mean) / sqrt(var + 1e-8) "
+            "(ws_mode='var', ws_eps=1e-8); these weights were made for the "
+            "release numerics")
+    cfg = _vit_config(backbone)
+    depths = list(_get(backbone, 'stem_depths', (3, 4, 9)))
+    widths = list(_get(backbone, 'stem_widths', (256, 512, 1024)))
+    if len(depths) != 3 or tuple(_get(backbone, 'stem_out_indices',
+                                      (0, 1))) != (0, 1):
+        raise _refuse('backbone.stem_depths/stem_out_indices',
+                      (depths, backbone.get('stem_out_indices')),
+                      'the hybrid reads a 3-stage BiT at stages 1 and 2')
+    # Transformers reads only backbone_out_indices[2:] as blocks; the first
+    # two are placeholders (its converter leaves the default 2, 5).
+    cfg['backbone_out_indices'] = [2, 5] + cfg['backbone_out_indices']
+    img_size = cfg['image_size']
+    grid = [s // cfg['patch_size'] for s in (
+        [img_size, img_size] if isinstance(img_size, int) else img_size)]
+    cfg.update(
+        is_hybrid=True,
+        backbone_featmap_shape=[1, widths[-1], *grid],
+        neck_ignore_stages=[0, 1],
+        backbone_config=dict(
+            _BIT_DEFAULTS, model_type='bit',
+            embedding_size=_get(backbone, 'stem_channels', 64),
+            hidden_sizes=widths,
+            depths=depths, layer_type='bottleneck', global_padding='SAME',
+            num_groups=_get(backbone, 'norm_groups', 32),
+            embedding_dynamic_padding=True,
+            out_features=['stage1', 'stage2', 'stage3'],
+            out_indices=[1, 2, 3]))
+    return cfg
+
+
+_ENC = r'backbone\.layers\.(\d+)\.'
+
+
+def _vit_rules(backbone: Mapping[str, Any]) -> List[Rule]:
+    hybrid = backbone.get('type') == 'DPTViTHybrid'
+    bit = r'backbone\.patch_embed\.backbone\.'
+    out = 'dpt.embeddings.backbone.bit.'
+    return [
+        Rule(r'backbone\.cls_token', 'dpt.embeddings.cls_token'),
+        Rule(r'backbone\.pos_embed', 'dpt.embeddings.position_embeddings'),
+        Rule(r'backbone\.patch_embed\.proj\.' + _WB,
+             r'dpt.embeddings.projection.\1' if hybrid else
+             r'dpt.embeddings.patch_embeddings.projection.\1'),
+        Rule(bit + r'stem\.conv\.weight', out + 'embedder.convolution.weight'),
+        Rule(bit + r'stem\.norm\.' + _WB, out + r'embedder.norm.\1'),
+        Rule(bit + r'stages\.(\d+)\.blocks\.(\d+)\.(conv[123]|norm[123]|'
+             r'downsample\.conv|downsample\.norm)\.' + _WB,
+             out + r'encoder.stages.\1.layers.\2.\3.\4'),
+        Rule(_ENC + r'norm1\.' + _WB,
+             r'dpt.encoder.layer.\1.layernorm_before.\2'),
+        Rule(_ENC + r'attn\.(query|key|value)\.' + _WB,
+             r'dpt.encoder.layer.\1.attention.attention.\2.\3'),
+        Rule(_ENC + r'attn\.proj\.' + _WB,
+             r'dpt.encoder.layer.\1.attention.output.dense.\2'),
+        Rule(_ENC + r'norm2\.' + _WB,
+             r'dpt.encoder.layer.\1.layernorm_after.\2'),
+        Rule(_ENC + r'mlp\.fc1\.' + _WB,
+             r'dpt.encoder.layer.\1.intermediate.dense.\2'),
+        Rule(_ENC + r'mlp\.fc2\.' + _WB,
+             r'dpt.encoder.layer.\1.output.dense.\2'),
+    ]
+
+
+# Backbone type → its Transformers mapping. Other families (BEiT, Swin v2,
+# DINOv2) add an entry from their own module.
+MM2HF_FAMILIES: Dict[str, HFFamily] = {
+    'DPTViT': HFFamily(_vit_config, _vit_rules),
+    'DPTViTHybrid': HFFamily(_hybrid_config, _vit_rules),
+}
+
+
+def _type_name(cfg: Mapping[str, Any]) -> str:
+    kind = cfg.get('type', '')
+    return kind if isinstance(kind, str) else kind.__name__
+
+
+def _neck_config(neck: Mapping[str, Any], hybrid: bool) -> Dict[str, Any]:
+    if _type_name(neck) != 'DPTNeck':
+        raise _refuse('neck.type', _type_name(neck), 'only DPTNeck exists')
+    if not _get(neck, 'align_corners', True):
+        raise _refuse('neck.align_corners', False,
+                      'its fusion upsampling uses align_corners=True')
+    norm = neck.get('fusion_norm_cfg')
+    if norm is not None and norm.get('type') not in ('BN', 'SyncBN'):
+        raise _refuse('neck.fusion_norm_cfg.type', norm.get('type'),
+                      'the fusion residual units use BatchNorm or nothing')
+    passthrough = tuple(_get(neck, 'passthrough_indices', ()))
+    if passthrough != ((0, 1) if hybrid else ()):
+        raise _refuse('neck.passthrough_indices', passthrough,
+                      'only the hybrid passes its two BiT maps through')
+    return dict(
+        neck_hidden_sizes=list(_get(neck, 'reassemble_channels',
+                                    (96, 192, 384, 768))),
+        reassemble_factors=list(_get(neck, 'resample_factors',
+                                     (4, 2, 1, 0.5))),
+        readout_type=_get(neck, 'readout_type', 'project'),
+        fusion_hidden_size=_get(neck, 'channels', 256),
+        use_batch_norm_in_fusion_residual=norm is not None,
+        use_bias_in_fusion_residual=neck.get('fusion_bias'),
+    )
+
+
+def _head_in_index(in_index: int, num_levels: int) -> int:
+    # Ours lists fused maps finest first, Transformers deepest first; its
+    # default -1 (the finest) is our 0.
+    if not 0 <= in_index < num_levels:
+        raise _refuse('decode_head.in_index', in_index,
+                      f'{num_levels} fused maps')
+    return -1 - in_index
+
+
+def _depth_head_config(head: Mapping[str, Any], fusion: int,
+                       num_levels: int) -> Dict[str, Any]:
+    if _type_name(head) != 'DPTDepthHead':
+        raise _refuse('decode_head.type', _type_name(head),
+                      'DPTForDepthEstimation has the DPT depth head only')
+    checks = [('output_mode', 'inverse_depth'), ('depth_scale', 1.0),
+              ('depth_shift', 0.0), ('min_depth', None), ('max_depth', None),
+              ('channels', 32), ('mid_channels', fusion // 2),
+              ('in_channels', fusion), ('align_corners', False)]
+    for key, expected in checks:
+        value = head.get(key, expected)
+        if key == 'mid_channels' and value is None:
+            value = expected
+        if value != expected:
+            raise _refuse(f'decode_head.{key}', value,
+                          f'its depth head has {key}={expected!r} only')
+    add_projection = bool(head.get('add_projection', False))
+    if add_projection and fusion != 256:
+        raise _refuse('decode_head.add_projection', True,
+                      'its projection is 256 → 256 only')
+    return dict(add_projection=add_projection,
+                head_in_index=_head_in_index(head.get('in_index', 0),
+                                             num_levels))
+
+
+def _seg_head_config(model: Mapping[str, Any], fusion: int,
+                     num_levels: int) -> Dict[str, Any]:
+    head = model['decode_head']
+    if _type_name(head) != 'DPTSegHead':
+        raise _refuse('decode_head.type', _type_name(head),
+                      'DPTForSemanticSegmentation has the DPT head only')
+    for key, expected in (('channels', fusion), ('in_channels', fusion),
+                          ('align_corners', False)):
+        if head.get(key, expected) != expected:
+            raise _refuse(f'decode_head.{key}', head.get(key),
+                          f'its head has {key}={expected!r} only')
+    cfg = dict(
+        semantic_classifier_dropout=float(head.get('dropout_ratio', 0.1)),
+        semantic_loss_ignore_index=int(head.get('ignore_index', 255)),
+        head_in_index=_head_in_index(head.get('in_index', 0), num_levels),
+        use_auxiliary_head=False)
+    aux = model.get('auxiliary_head')
+    if aux:
+        if isinstance(aux, (list, tuple)):
+            raise _refuse('auxiliary_head', f'{len(aux)} heads',
+                          'it has at most one auxiliary head')
+        expected = dict(type='DPTFCNHead', in_channels=fusion,
+                        channels=fusion, in_index=0, num_convs=1,
+                        kernel_size=3, concat_input=False, dropout_ratio=0.1)
+        for key, want in expected.items():
+            value = _type_name(aux) if key == 'type' else aux.get(key, want)
+            if key == 'type' and value == 'FCNHead':
+                continue  # same keys and forward
+            if value != want:
+                raise _refuse(
+                    f'auxiliary_head.{key}', value,
+                    f'DPTAuxiliaryHead has {key}={want!r} only (it reads '
+                    'the finest fused map)')
+        loss = aux.get('loss_decode') or {}
+        cfg.update(use_auxiliary_head=True,
+                   auxiliary_loss_weight=float(loss.get('loss_weight', 0.4)
+                                               if isinstance(loss, Mapping)
+                                               else 0.4))
+    return cfg
+
+
+def mm_config_to_hf_config(model_cfg: Mapping[str, Any],
+                           dataset_meta: Optional[Mapping[str, Any]] = None,
+                           source_config: Optional[Mapping[str, Any]] = None
+                           ) -> Dict[str, Any]:
+    """A Transformers ``config.json`` dict for a dpt_mm DPT model config.
+
+    Args:
+        model_cfg (Mapping): The ``model`` config (``DPTDepthEstimator``,
+            ``DepthEstimator``, ``DPTEncoderDecoder`` or ``EncoderDecoder``
+            with a DPT backbone,
+            ``DPTNeck`` and DPT heads).
+        dataset_meta (Mapping, optional): ``classes`` become ``id2label``.
+        source_config (Mapping, optional): The ``config.json`` the model was
+            converted from (hf2mm keeps it in the checkpoint's meta). Fields
+            that a dpt_mm config does not hold (the hybrid's two placeholder
+            out indices, label names, ``transformers_version``...) are taken
+            from it; everything a dpt_mm config holds is written anew.
+
+    Returns:
+        dict: A ``config.json`` dict for ``DPTForDepthEstimation`` or
+        ``DPTForSemanticSegmentation``.
+
+    Raises:
+        ValueError: A setting Transformers cannot express; the message
+            names the config key.
+    """
+    model_cfg = copy.deepcopy(dict(model_cfg))
+    backbone = model_cfg.get('backbone') or {}
+    family = MM2HF_FAMILIES.get(_type_name(backbone))
+    if family is None:
+        raise _refuse('backbone.type', _type_name(backbone),
+                      f'mm2hf knows {sorted(MM2HF_FAMILIES)}')
+    head = model_cfg.get('decode_head') or {}
+    seg = _type_name(head) != 'DPTDepthHead'
+    kind = _type_name(model_cfg)
+    if seg and kind not in ('EncoderDecoder', 'DPTEncoderDecoder') or \
+            not seg and kind not in ('DepthEstimator', 'DPTDepthEstimator'):
+        raise _refuse('type', kind, 'it has a depth estimator '
+                      '(DPTDepthEstimator + DPTDepthHead) and a segmenter '
+                      '(DPTEncoderDecoder + DPTSegHead)')
+    if seg and (model_cfg.get('test_cfg') or {}).get(
+            'resize_mode', 'bilinear') != 'bilinear':
+        raise _refuse('test_cfg.resize_mode',
+                      model_cfg['test_cfg']['resize_mode'],
+                      'post_process_semantic_segmentation resizes '
+                      'bilinearly')
+    if model_cfg.get('neck') is None:
+        raise _refuse('neck', None, 'DPT needs its neck')
+    hybrid = _type_name(backbone) == 'DPTViTHybrid'
+    cfg = family.config(backbone)
+    neck = _neck_config(model_cfg['neck'], hybrid)
+    if hybrid and neck['readout_type'] != 'project':
+        raise _refuse('neck.readout_type', neck['readout_type'],
+                      "DPT-Hybrid supports readout_type='project' only")
+    cfg.update(neck)
+    fusion = neck['fusion_hidden_size']
+    num_levels = len(neck['neck_hidden_sizes'])
+    if seg:
+        cfg.update(_seg_head_config(model_cfg, fusion, num_levels))
+        classes = list((dataset_meta or {}).get('classes') or [])
+        num_classes = head.get('num_classes')
+        if len(classes) != num_classes:
+            classes = [f'LABEL_{i}' for i in range(num_classes)]
+        cfg['id2label'] = {str(i): c for i, c in enumerate(classes)}
+        cfg['label2id'] = {c: i for i, c in enumerate(classes)}
+        cfg['architectures'] = ['DPTForSemanticSegmentation']
+    else:
+        cfg.update(_depth_head_config(head, fusion, num_levels))
+        resize_mode = (model_cfg.get('test_cfg') or {}).get('resize_mode',
+                                                            'bicubic')
+        if resize_mode != 'bicubic':
+            raise _refuse('test_cfg.resize_mode', resize_mode,
+                          'post_process_depth_estimation resizes bicubically')
+        cfg['architectures'] = ['DPTForDepthEstimation']
+    cfg['model_type'] = 'dpt'
+    for key, default in _DPT_DEFAULTS.items():
+        cfg.setdefault(key, copy.deepcopy(default))
+    if source_config is not None and _same_model(source_config, cfg):
+        # Same network as the source: keep its file as it was (placeholder
+        # indices, equivalent spellings, fields Transformers adds), with the
+        # labels of this checkpoint.
+        out = copy.deepcopy(dict(source_config))
+        if seg:
+            out.update(id2label=cfg['id2label'], label2id=cfg['label2id'])
+        return out
+    return cfg
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _same_model(source: Mapping[str, Any], built: Mapping[str, Any]) -> bool:
+    """Whether two Transformers configs build the same dpt_mm network
+    (class names aside: they come from the checkpoint)."""
+    from .hf import hf_config_to_mm_config
+    seg = 'DPTForSemanticSegmentation' in built['architectures']
+    task = 'seg' if seg else 'depth'
+    try:
+        ours = hf_config_to_mm_config(source, task)
+    except ValueError:
+        return False
+    theirs = hf_config_to_mm_config(built, task)
+    if seg:
+        if len(resolve_hf_config(source)['id2label']) != len(
+                built['id2label']):
+            return False
+        for cfg in (ours, theirs):
+            cfg['decode_head'].pop('num_classes')
+            if cfg.get('auxiliary_head'):
+                cfg['auxiliary_head'].pop('num_classes')
+    return _plain(ours) == _plain(theirs)
+
+
+def _split_qkv(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+    out = {}
+    regex = re.compile(_ENC + r'attn\.qkv\.' + _WB)
+    for key, value in state_dict.items():
+        m = regex.fullmatch(key)
+        if m is None:
+            out[key] = value
+            continue
+        # timm's fused [q; k; v] along the output dimension.
+        for name, part in zip(('query', 'key', 'value'), value.chunk(3)):
+            out[f'backbone.layers.{m[1]}.attn.{name}.{m[2]}'] = part.clone()
+    return out
+
+
+def _neck_head_rules(num_levels: int, seg: bool) -> List[Rule]:
+    def fusion(m) -> str:
+        i, rest = int(m[1]), m[2]
+        return f'neck.fusion_stage.layers.{num_levels - 1 - i}.{rest}'
+
+    def unit(m) -> str:
+        i, u, kind, idx, param = m.groups()
+        name = 'convolution' if kind == 'conv' else 'batch_norm'
+        return (f'neck.fusion_stage.layers.{num_levels - 1 - int(i)}.'
+                f'residual_layer{u}.{name}{idx}.{param}')
+
+    rules = [
+        Rule(r'neck\.reassemble_blocks\.(\d+)\.readout\.project\.0\.' + _WB,
+             r'neck.reassemble_stage.readout_projects.\1.0.\2'),
+        Rule(r'neck\.reassemble_blocks\.(\d+)\.projection\.' + _WB,
+             r'neck.reassemble_stage.layers.\1.projection.\2'),
+        Rule(r'neck\.reassemble_blocks\.(\d+)\.resample\.' + _WB,
+             r'neck.reassemble_stage.layers.\1.resize.\2'),
+        Rule(r'neck\.lateral_convs\.(\d+)\.weight', r'neck.convs.\1.weight'),
+        Rule(r'neck\.fusion_blocks\.(\d+)\.(out_conv)\.' + _WB,
+             lambda m: f'neck.fusion_stage.layers.{num_levels - 1 - int(m[1])}'
+             f'.projection.{m[3]}'),
+        Rule(r'neck\.fusion_blocks\.(\d+)\.residual_unit([12])\.'
+             r'(conv|norm)([12])\.' + _BN, unit),
+    ]
+    if seg:
+        rules += [
+            Rule(r'decode_head\.conv\.conv\.weight', 'head.head.0.weight'),
+            Rule(r'decode_head\.conv\.bn\.' + _BN, r'head.head.1.\1'),
+            Rule(r'decode_head\.conv_seg\.' + _WB, r'head.head.4.\1'),
+            Rule(r'auxiliary_head\.convs\.0\.conv\.weight',
+                 'auxiliary_head.head.0.weight'),
+            Rule(r'auxiliary_head\.convs\.0\.bn\.' + _BN,
+                 r'auxiliary_head.head.1.\1'),
+            Rule(r'auxiliary_head\.conv_seg\.' + _WB,
+                 r'auxiliary_head.head.4.\1'),
+        ]
+    else:
+        rules += [
+            Rule(r'decode_head\.projection\.' + _WB, r'head.projection.\1'),
+            Rule(r'decode_head\.conv1\.' + _WB, r'head.head.0.\1'),
+            Rule(r'decode_head\.conv2\.' + _WB, r'head.head.2.\1'),
+            Rule(r'decode_head\.conv_seg\.' + _WB, r'head.head.4.\1'),
+        ]
+    return rules
+
+
+def mm_state_dict_to_hf(state_dict: Mapping[str, Tensor],
+                        model_cfg: Mapping[str, Any],
+                        unused: Optional[Mapping[str, Tensor]] = None
+                        ) -> Conversion:
+    """Rename dpt_mm weights into Transformers keys (pure function).
+
+    Args:
+        state_dict (Mapping[str, Tensor]): dpt_mm weights of ``model_cfg``.
+        model_cfg (Mapping): The model config.
+        unused (Mapping[str, Tensor], optional): Transformers tensors that
+            dpt_mm does not keep (see :data:`HF_UNUSED_FILL`), as hf2mm
+            saved them; without them they are filled.
+
+    Returns:
+        Conversion: Transformers state dict; ``filled`` lists tensors made
+        without a source.
+    """
+    backbone = model_cfg['backbone']
+    family = MM2HF_FAMILIES[_type_name(backbone)]
+    seg = _type_name(model_cfg['decode_head']) != 'DPTDepthHead'
+    num_levels = len(model_cfg['neck'].get('reassemble_channels',
+                                           (96, 192, 384, 768)))
+    rules = family.rules(backbone) + _neck_head_rules(num_levels, seg)
+    result = apply_rules(_split_qkv(state_dict), rules, 'dpt_mm checkpoint')
+    result.num_source = len(state_dict)
+    out = result.state_dict
+    unused = dict(unused or {})
+    embed = _get(backbone, 'embed_dims', 768)
+    fills = {'dpt.layernorm.weight': torch.ones(embed),
+             'dpt.layernorm.bias': torch.zeros(embed)}
+    prefix = 'neck.fusion_stage.layers.0.residual_layer2.'
+    for key, value in list(out.items()):
+        if key.startswith(prefix):
+            fills[key.replace('residual_layer2', 'residual_layer1')] = \
+                torch.zeros_like(value)
+    for key, value in fills.items():
+        if key in unused:
+            out[key] = unused[key]
+        else:
+            out[key] = value
+            result.filled[key] = 'not in dpt_mm (unused by the forward)'
+    return result
+
+
+def convert_mm_to_hf(state_dict: Mapping[str, Tensor],
+                     model_cfg: Mapping[str, Any],
+                     dataset_meta: Optional[Mapping[str, Any]] = None,
+                     source_config: Optional[Mapping[str, Any]] = None,
+                     unused: Optional[Mapping[str, Tensor]] = None):
+    """Config and weights for Transformers, in one call.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): dpt_mm weights.
+        model_cfg (Mapping): The model config.
+        dataset_meta (Mapping, optional): For segmentation labels.
+        source_config (Mapping, optional): See
+            :func:`mm_config_to_hf_config`.
+        unused (Mapping[str, Tensor], optional): See
+            :func:`mm_state_dict_to_hf`.
+
+    Returns:
+        tuple[dict, Conversion]: ``config.json`` dict and the weights.
+    """
+    hf_config = mm_config_to_hf_config(model_cfg, dataset_meta,
+                                       source_config)
+    return hf_config, mm_state_dict_to_hf(state_dict, model_cfg, unused)
