@@ -4,7 +4,7 @@
 config only needs ``custom_imports = dict(imports=['dpt_mm'])``.
 """
 # The compat shim must run before anything imports mmseg.models.
-from .utils.mmcv_compat import apply_mmcv_compat
+from .compat import apply_mmcv_compat
 
 apply_mmcv_compat()
 

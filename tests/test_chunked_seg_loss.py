@@ -423,7 +423,7 @@ def test_chunked_saves_less():
 
 
 def test_config_check_knows_the_new_keys():
-    from dpt_mm.utils.config import ConfigError, check_model_config
+    from dpt_mm.models import ConfigError, check_model_config
     model = dict(type='EncoderDecoder',
                  backbone=dict(type='DPTViT', img_size=32, embed_dims=16,
                                num_layers=4, num_heads=2,

@@ -18,7 +18,8 @@ from mmengine.config import Config
 from mmseg.registry import MODELS
 
 from dpt_mm.apis import init_model
-from dpt_mm.utils import ConfigError, check_data_paths, check_model_config
+from dpt_mm.datasets import check_data_paths
+from dpt_mm.models import ConfigError, check_model_config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TRAIN = osp.join(REPO, 'tools', 'train.py')

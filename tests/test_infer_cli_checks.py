@@ -13,7 +13,8 @@ def test_bad_out_dir_fails_before_the_model_is_loaded(infer_tool, tmp_path,
     image = str(tmp_path / 'a.png')
     cv2.imwrite(image, random_image(32, 48))
     loaded = []
-    monkeypatch.setattr(infer_tool, 'DPTInferencer',
+    # infer.py imports it from dpt_mm.apis once the arguments are checked.
+    monkeypatch.setattr('dpt_mm.apis.DPTInferencer',
                         lambda *a, **k: loaded.append(a))
     blocker = tmp_path / 'out.txt'
     blocker.write_text('a file, not a folder')

@@ -154,6 +154,14 @@ def test_sigkilled_run_resumes_with_identical_losses(name, toy_root,
     assert f'restored the random states of iteration {KILL_AFTER}' \
         in result.stdout
     (resumed_run, ) = _run_dirs(work_dir) - {killed_run}
+    # A short console, a quiet resume; the log file keeps the dumps.
+    assert 'resumed key' not in result.stdout
+    assert 'System environment:' not in result.stdout
+    assert 'INFO - Config:' not in result.stdout
+    assert f'config {config} | work dir {work_dir} | model' in result.stdout
+    with open(osp.join(work_dir, resumed_run, f'{resumed_run}.log')) as f:
+        log = f.read()
+    assert 'System environment:' in log and 'INFO - Config:' in log
     resumed = _scalars(work_dir, resumed_run)
     # The iteration counter continues: 5 and 6, not 1 and 2.
     assert sorted(resumed) == list(range(KILL_AFTER + 1, MAX_ITERS + 1))

@@ -12,7 +12,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
-from dpt_mm.utils import check_data_paths
+from dpt_mm.datasets import check_data_paths
 from dpt_mm.utils.config import repo_config_files
 from mmseg.registry import DATASETS, MODELS
 from mmseg.structures import SegDataSample

@@ -59,7 +59,10 @@ def run(cmd: List[str], log_file: str) -> None:
                 print('  ' + shown[:150], flush=True)
     if proc.returncode:
         print(''.join(tail), flush=True)
-        raise subprocess.CalledProcessError(proc.returncode, cmd)
+        from dpt_mm.utils import UserError
+        raise UserError(f'{osp.relpath(cmd[1], ROOT)} failed (exit code '
+                        f'{proc.returncode}); its output is above and in '
+                        f'{osp.relpath(log_file, ROOT)}')
     print(f'  done in {time.time() - start:.0f} s (log: '
           f'{osp.relpath(log_file, ROOT)})', flush=True)
 
@@ -105,6 +108,8 @@ def main() -> None:
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--data-root', default='data/toy')
     parser.add_argument('--retrain', action='store_true')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the Python traceback of an error')
     args = parser.parse_args()
     py = sys.executable
     work_dir = osp.join(ROOT, args.work_dir)
@@ -173,4 +178,9 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        sys.exit(main())
+    except Exception as error:  # a user's mistake: message and hint only
+        from dpt_mm.utils.cli import exit_if_user_error
+        exit_if_user_error(error)
+        raise

@@ -30,7 +30,7 @@ import errno
 import os
 import os.path as osp
 import sys
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -39,10 +39,9 @@ HERE = osp.dirname(osp.abspath(__file__))
 if osp.dirname(HERE) not in sys.path:  # run from a checkout
     sys.path.insert(0, osp.dirname(HERE))
 
-import dpt_mm  # noqa: E402,F401  (registers the components)
-from dpt_mm.apis import (DPTInferencer, InferenceFailure,  # noqa: E402
-                         inference_model, render_prediction)
-from dpt_mm.apis.inferencer import IMAGE_EXTENSIONS  # noqa: E402
+# Imported in main(), after the arguments, so that --help is instant.
+if TYPE_CHECKING:
+    from dpt_mm.apis import DPTInferencer, InferenceFailure
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v',
                     '.mpg', '.mpeg', '.wmv')
@@ -73,6 +72,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         "'auto': those measured faster on this machine)")
     parser.add_argument('--cmap', default='inferno',
                         help='depth colormap (inferno, turbo, magma, ...)')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the Python traceback of an error')
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error('--batch-size must be >= 1')
@@ -124,7 +125,7 @@ def unusable_reason(path: str) -> Optional[str]:
     return 'a folder named like an image' if osp.isdir(path) else None
 
 
-def skipped_entries(folder: str) -> List[InferenceFailure]:
+def skipped_entries(folder: str) -> List['InferenceFailure']:
     """Entries of ``folder`` named like images that are not image files.
 
     ``DPTInferencer.list_inputs`` reads the image files of a folder and
@@ -136,6 +137,8 @@ def skipped_entries(folder: str) -> List[InferenceFailure]:
     Returns:
         list[InferenceFailure]: Path and reason per skipped entry, sorted.
     """
+    from dpt_mm.apis import InferenceFailure
+    from dpt_mm.apis.inferencer import IMAGE_EXTENSIONS
     skipped = []
     for name in sorted(os.listdir(folder)):
         path = osp.join(folder, name)
@@ -151,7 +154,7 @@ def is_video(path: str) -> bool:
     return osp.isfile(path) and path.lower().endswith(VIDEO_EXTENSIONS)
 
 
-def process_video(inferencer: DPTInferencer, path: str, out_dir: str,
+def process_video(inferencer: 'DPTInferencer', path: str, out_dir: str,
                   batch_size: int, with_side_by_side: bool) -> str:
     """Predict every frame of a video and write the pictures as a video.
 
@@ -166,6 +169,7 @@ def process_video(inferencer: DPTInferencer, path: str, out_dir: str,
         str: The video written (``<stem>_depth.mp4`` or
         ``<stem>_overlay.mp4``).
     """
+    from dpt_mm.apis import inference_model, render_prediction
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
         raise OSError(f'cannot open video {path}')
@@ -231,6 +235,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except OSError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
+    import dpt_mm  # noqa: F401  (registers the components)
+    from dpt_mm.apis import DPTInferencer, InferenceFailure
+    from dpt_mm.apis.inferencer import IMAGE_EXTENSIONS
     inferencer = DPTInferencer(
         args.config, args.checkpoint, args.device, cmap=args.cmap,
         cfg_options=None if args.accel is None else dict(accel=args.accel))
@@ -291,4 +298,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as error:  # a user's mistake: message and hint only
+        from dpt_mm.utils.cli import exit_if_user_error
+        exit_if_user_error(error)
+        raise

@@ -9,18 +9,9 @@ import os.path as osp
 import sys
 
 from mmengine.config import DictAction
-from mmengine.runner import Runner
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import dpt_mm  # noqa: E402,F401
-from dpt_mm.accel import accelerate_from_cfg  # noqa: E402
-from dpt_mm.apis.inference import (  # noqa: E402
-    adopt_checkpoint_numerics, use_dpt_segmentor)
-from dpt_mm.utils import (check_data_paths,  # noqa: E402
-                          check_model_config, explain_registry_errors,
-                          load_config, setup_cli_config)
-from dpt_mm.utils.config import finish_cpu_distributed  # noqa: E402
-from mmseg.registry import RUNNERS  # noqa: E402
+HERE = osp.dirname(osp.abspath(__file__))
+sys.path[:0] = [osp.dirname(HERE), HERE]  # dpt_mm, cpu_dist
 
 
 def parse_args() -> argparse.Namespace:
@@ -66,6 +57,8 @@ def parse_args() -> argparse.Namespace:
         help="dpt_mm.accel's CPU kernels (default: the config's accel key, "
         "'auto': those measured faster on this machine)")
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--debug', action='store_true',
+                        help='show the Python traceback of an error')
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -76,7 +69,8 @@ def trigger_visualization_hook(cfg, args) -> None:
     """Draw every test image: shown (--show) and/or written (--show-dir)."""
     default_hooks = cfg.default_hooks
     if 'visualization' not in default_hooks:
-        raise RuntimeError(
+        from dpt_mm.utils import InputError
+        raise InputError(
             'VisualizationHook must be included in default_hooks to use '
             '--show or --show-dir; see configs/_base_/default_runtime.py')
     hook = default_hooks['visualization']
@@ -93,6 +87,20 @@ def trigger_visualization_hook(cfg, args) -> None:
 
 def main() -> None:
     args = parse_args()
+    # Imported once the arguments are known: --help is instant.
+    from mmengine.runner import Runner
+
+    import dpt_mm  # noqa: F401  (registers components before any build)
+    from cpu_dist import finish_cpu_distributed, setup_cpu_distributed
+    from dpt_mm.accel import accelerate_from_cfg
+    from dpt_mm.apis.inference import (adopt_checkpoint_numerics,
+                                       use_dpt_segmentor)
+    from dpt_mm.datasets import check_data_paths
+    from dpt_mm.models import check_model_config
+    from dpt_mm.utils import (explain_registry_errors, load_config,
+                              setup_cli_config)
+    from dpt_mm.utils.console import log_run_summary, short_console
+    from mmseg.registry import RUNNERS
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args.config, args.cfg_options)
@@ -103,6 +111,7 @@ def main() -> None:
     check_model_config(cfg.get('model'))  # fail before any work dir or log
     check_data_paths(cfg, 'test')
     setup_cli_config(cfg, args.config, args.work_dir, args.launcher)
+    setup_cpu_distributed(cfg, args.launcher)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         trigger_visualization_hook(cfg, args)
@@ -115,9 +124,11 @@ def main() -> None:
         cfg.test_evaluator['keep_results'] = True
 
     with explain_registry_errors():
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
-            else RUNNERS.build(cfg)
+        with short_console():  # the full config and environment: log file
+            runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
+                else RUNNERS.build(cfg)
         accelerate_from_cfg(runner.model, cfg, args.accel)
+        log_run_summary(runner, args.config)
         metrics = runner.test()
     del runner  # DDP goes before its process group (CPU runs)
     finish_cpu_distributed()
@@ -130,4 +141,9 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        sys.exit(main())
+    except Exception as error:  # a user's mistake: message and hint only
+        from dpt_mm.utils.cli import exit_if_user_error
+        exit_if_user_error(error)
+        raise

@@ -10,19 +10,9 @@ import os.path as osp
 import sys
 
 from mmengine.config import DictAction
-from mmengine.device import (is_cuda_available, is_mlu_available,
-                             is_musa_available, is_npu_available)
-from mmengine.logging import print_log
-from mmengine.runner import Runner
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import dpt_mm  # noqa: E402,F401  (registers components before any build)
-from dpt_mm.accel import accelerate_from_cfg  # noqa: E402
-from dpt_mm.utils import (check_data_paths,  # noqa: E402
-                          check_model_config, explain_registry_errors,
-                          load_config, setup_cli_config)
-from dpt_mm.utils.config import finish_cpu_distributed  # noqa: E402
-from mmseg.registry import RUNNERS  # noqa: E402
+HERE = osp.dirname(osp.abspath(__file__))
+sys.path[:0] = [osp.dirname(HERE), HERE]  # dpt_mm, cpu_dist
 
 
 def parse_args() -> argparse.Namespace:
@@ -64,6 +54,8 @@ def parse_args() -> argparse.Namespace:
         help="dpt_mm.accel's CPU kernels (default: the config's accel key, "
         "'auto': those measured faster on this machine)")
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--debug', action='store_true',
+                        help='show the Python traceback of an error')
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -82,6 +74,8 @@ CPU_AMP_WRAPPERS = {
 
 
 def _has_accelerator() -> bool:
+    from mmengine.device import (is_cuda_available, is_mlu_available,
+                                 is_musa_available, is_npu_available)
     return (is_cuda_available() or is_npu_available() or is_mlu_available()
             or is_musa_available())
 
@@ -93,13 +87,15 @@ def enable_amp(cfg) -> None:
     a dynamic loss scale. Without one: dpt_mm's ``CPUAmpOptimWrapper``,
     bfloat16 autocast, which needs no loss scale.
     """
+    from mmengine.logging import print_log
     wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if wrapper in (*AMP_WRAPPERS.values(), *CPU_AMP_WRAPPERS.values()):
         print_log('AMP training is already enabled in your config.',
                   logger='current', level=logging.WARNING)
         return
     if wrapper not in AMP_WRAPPERS:
-        raise ValueError(
+        from dpt_mm.utils import InputError
+        raise InputError(
             f'--amp supports the optimiser wrappers {sorted(AMP_WRAPPERS)}, '
             f'got {wrapper}; set mixed precision in the config instead')
     if _has_accelerator():
@@ -112,10 +108,23 @@ def enable_amp(cfg) -> None:
 
 def main() -> None:
     args = parse_args()
+    # Imported once the arguments are known: --help is instant.
+    from mmengine.runner import Runner
+
+    import dpt_mm  # noqa: F401  (registers components before any build)
+    from dpt_mm.accel import accelerate_from_cfg
+    from cpu_dist import finish_cpu_distributed, setup_cpu_distributed
+    from dpt_mm.datasets import check_data_paths
+    from dpt_mm.models import check_model_config
+    from dpt_mm.utils import (explain_registry_errors, load_config,
+                              setup_cli_config)
+    from dpt_mm.utils.console import log_run_summary, short_console
+    from mmseg.registry import RUNNERS
     cfg = load_config(args.config, args.cfg_options)
     check_model_config(cfg.get('model'))  # fail before any work dir or log
     check_data_paths(cfg, 'train')
     setup_cli_config(cfg, args.config, args.work_dir, args.launcher)
+    setup_cpu_distributed(cfg, args.launcher)
     if args.amp:
         enable_amp(cfg)
     if args.resume == 'auto':
@@ -128,13 +137,20 @@ def main() -> None:
         cfg.load_from_partial = True
 
     with explain_registry_errors():
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
-            else RUNNERS.build(cfg)
+        with short_console():  # the full config and environment: log file
+            runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
+                else RUNNERS.build(cfg)
         accelerate_from_cfg(runner.model, cfg, args.accel)
+        log_run_summary(runner, args.config)
         runner.train()
     del runner  # DDP goes before its process group (CPU runs)
     finish_cpu_distributed()
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        sys.exit(main())
+    except Exception as error:  # a user's mistake: message and hint only
+        from dpt_mm.utils.cli import exit_if_user_error
+        exit_if_user_error(error)
+        raise

@@ -50,7 +50,8 @@ from ..converters.common import (CheckpointMismatchError, load_converted,
                                  unwrap_state_dict)
 from ..converters.hf_folder import convert_hf_folder, is_hf_folder
 from ..datasets.transforms.loading import load_image_checked
-from ..utils import check_model_config, load_checkpoint_file, load_config
+from ..models.check import check_model_config
+from ..utils import load_checkpoint_file, load_config
 from ..visualization.render import default_palette
 
 __all__ = [

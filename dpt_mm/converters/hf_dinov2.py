@@ -129,7 +129,7 @@ def resolve_dinov2_family_config(hf_config: Any) -> Dict[str, Any]:
         (``'depth_anything'`` or ``'dpt'``) and a completed
         ``backbone_config``.
     """
-    from .hf import _DPT_DEFAULTS
+    from .hf_dpt import _DPT_DEFAULTS
     raw = _to_dict(hf_config)
     if raw.get('model_type') == 'depth_anything':
         cfg = copy.deepcopy(_DA_DEFAULTS)
@@ -398,7 +398,7 @@ def map_dinov2_family_state_dict(state_dict: Mapping[str, Tensor],
     Returns:
         Conversion: dpt_mm state dict plus the dropped keys and reasons.
     """
-    from .hf import _hf_rules
+    from .hf_dpt import _hf_rules
     cfg = resolve_dinov2_family_config(hf_config)
     num_levels = len(cfg['neck_hidden_sizes'])
     layer = r'backbone\.encoder\.layer\.(\d+)\.'

@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ..models.layers import resize_pos_embed
+from ..utils.pos_embed import resize_pos_embed
 from .common import (Conversion, Drop, Rule, apply_rules, load_converted,
                      unwrap_state_dict)
 

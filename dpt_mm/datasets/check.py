@@ -8,7 +8,8 @@ import inspect
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import (Any, Callable, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 import mmcv
 import mmengine.fileio as fileio
@@ -16,12 +17,13 @@ import numpy as np
 from mmengine.config import Config
 from mmseg.registry import DATASETS
 
+from ..utils.errors import InputError
 from .transforms.loading import (DataFileError, load_depth_map,
                                  load_image_checked, load_validity_mask)
 
 __all__ = [
     'DepthCheckOptions', 'Problem', 'build_datasets_for_check',
-    'check_dataset', 'check_not_empty', 'check_sample'
+    'check_data_paths', 'check_dataset', 'check_not_empty', 'check_sample'
 ]
 
 _MAX_VALUES_LISTED = 10
@@ -389,3 +391,41 @@ def build_datasets_for_check(
                 f'{ds_cfg.get("ann_file")!r})')
         built.append((dataset, options))
     return built
+
+
+def check_data_paths(cfg: Config, mode: str = 'train') -> None:
+    """Fail before training or testing on a data folder that is not there.
+
+    mmseg's data sets (``NYUDataset``, ``ADE20KDataset``...) only fail when
+    the dataloader is built, after the model, with a bare ``os.scandir``
+    error. This checks ``data_root``, each ``data_prefix`` folder and
+    ``ann_file`` of the dataloaders ``mode`` uses (train: train, and val
+    when ``val_cfg`` is set; test: test), through wrappers such as
+    ``ConcatDataset``. Remote paths (``s3://``...) are not checked.
+
+    Args:
+        cfg (Config): Full config.
+        mode (str): ``'train'`` or ``'test'``.
+
+    Raises:
+        FileNotFoundError: Names the dataloader, the key and the path.
+        InputError: An image folder or split file lists no sample (a
+            ValueError).
+    """
+    if mode not in ('train', 'test'):
+        raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
+    loaders = ['test_dataloader'] if mode == 'test' else ['train_dataloader']
+    if mode == 'train' and cfg.get('val_cfg'):
+        loaders.append('val_dataloader')
+    for loader in loaders:
+        dataset = (cfg.get(loader) or {}).get('dataset')
+        if not isinstance(dataset, Mapping):
+            continue
+        for leaf in _leaf_dataset_cfgs(dict(dataset)):
+            try:
+                _check_paths_exist(leaf)
+                check_not_empty(leaf)
+            except FileNotFoundError as err:
+                raise FileNotFoundError(f'{loader}.dataset: {err}') from None
+            except ValueError as err:
+                raise InputError(f'{loader}.dataset: {err}') from None

@@ -41,6 +41,16 @@ LINK_MODES = ('symlink', 'hardlink', 'copy')
 _CAMERAS = {'l': 'image_02', 'r': 'image_03'}
 
 
+def _input_error(message: str) -> ValueError:
+    """A ValueError that the CLI prints as a message, without a traceback.
+
+    ``dpt_mm`` is imported here, on the failure path only: the conversion
+    itself does not need it.
+    """
+    from dpt_mm.utils import InputError
+    return InputError(message)
+
+
 def parse_eigen_line(line: str) -> Tuple[str, str, str, str]:
     """Parse one line of an Eigen split file in any common format.
 
@@ -65,7 +75,7 @@ def parse_eigen_line(line: str) -> Tuple[str, str, str, str]:
         if len(parts) >= 5 and parts[-2] == 'data':
             frame = osp.splitext(parts[-1])[0]
             return parts[-5], parts[-4], parts[-3], frame
-    raise ValueError(f'not an Eigen split line: {line!r}')
+    raise _input_error(f'not an Eigen split line: {line!r}')
 
 
 def read_focal(calib_file: str, camera: str) -> float:
@@ -83,7 +93,7 @@ def read_focal(calib_file: str, camera: str) -> float:
         for line in f:
             if line.startswith(key):
                 return float(line.split()[1])
-    raise ValueError(f'{key} not found in {calib_file}')
+    raise _input_error(f'{key} not found in {calib_file}')
 
 
 def _place(src: str, dst: str, mode: str) -> None:
@@ -190,6 +200,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--out-dir', required=True, help='output data_root')
     parser.add_argument('--link', default='symlink', choices=LINK_MODES,
                         help='how files are placed (default symlink)')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the Python traceback of an error')
     args = parser.parse_args(argv)
     for split_file, out_name in args.split:
         with open(split_file) as f:
@@ -202,4 +214,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as error:  # a user's mistake: message and hint only
+        from dpt_mm.utils.cli import exit_if_user_error
+        exit_if_user_error(error)
+        raise

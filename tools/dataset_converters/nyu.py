@@ -37,6 +37,16 @@ __all__ = ['depth_to_png16', 'read_nyu_mat', 'read_splits', 'write_nyu_frames']
 DEPTH_SCALE = 1000  # millimetres
 
 
+def _input_error(message: str) -> ValueError:
+    """A ValueError that the CLI prints as a message, without a traceback.
+
+    ``dpt_mm`` is imported here, on the failure path only: the conversion
+    itself does not need it.
+    """
+    from dpt_mm.utils import InputError
+    return InputError(message)
+
+
 def depth_to_png16(depth: np.ndarray) -> np.ndarray:
     """Metric depth to the 16-bit millimetre map of mmseg's NYU layout.
 
@@ -78,14 +88,14 @@ def write_nyu_frames(frames: Iterator[Tuple[str, np.ndarray, np.ndarray]],
     names = []
     for name, rgb, depth in frames:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise ValueError(f'{name}: expected an H×W×3 uint8 RGB image, '
-                             f'got {rgb.shape} {rgb.dtype}')
+            raise _input_error(f'{name}: expected an H×W×3 uint8 RGB image, '
+                                f'got {rgb.shape} {rgb.dtype}')
         if depth.shape != rgb.shape[:2]:
-            raise ValueError(f'{name}: depth size {depth.shape} differs from '
-                             f'the image size {rgb.shape[:2]}')
+            raise _input_error(f'{name}: depth size {depth.shape} differs '
+                                f'from the image size {rgb.shape[:2]}')
         if not any(c.isdigit() for c in name):
-            raise ValueError(f'{name}: NYUDataset needs a digit in the name '
-                             '(the category is the text before it)')
+            raise _input_error(f'{name}: NYUDataset needs a digit in the name '
+                                '(the category is the text before it)')
         cv2.imwrite(
             osp.join(image_dir, f'{name}.jpg'),
             np.ascontiguousarray(rgb[..., ::-1]),
@@ -162,6 +172,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help='output data_root (default data/nyu)')
     parser.add_argument('--raw-depth', action='store_true',
                         help='use rawDepths (with holes) instead of depths')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the Python traceback of an error')
     args = parser.parse_args(argv)
     train, test = read_splits(args.splits_mat)
     for split, indices in (('train', train), ('test', test)):
@@ -173,4 +185,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as error:  # a user's mistake: message and hint only
+        from dpt_mm.utils.cli import exit_if_user_error
+        exit_if_user_error(error)
+        raise

@@ -38,8 +38,6 @@ ROOT = osp.dirname(osp.dirname(HERE))
 if ROOT not in sys.path:  # run from a checkout
     sys.path.insert(0, ROOT)
 
-import dpt_mm  # noqa: E402,F401  (registers the components)
-from dpt_mm.apis import init_model, is_depth_model  # noqa: E402
 
 __all__ = ['TensorOutputWrapper', 'export_onnx', 'verify_onnx', 'main']
 
@@ -98,6 +96,7 @@ def _trace_shape(model: nn.Module, shape: Tuple[int, int]) -> Tuple[int,
 
 
 def _metadata(model: nn.Module) -> Dict[str, str]:
+    from dpt_mm.apis import is_depth_model
     prep = model.data_preprocessor
     mean = getattr(prep, 'mean', None)
     std = getattr(prep, 'std', None)
@@ -148,7 +147,8 @@ def export_onnx(model: nn.Module,
     """
     multiple = _size_multiple(model)
     if any(s % multiple for s in shape):
-        raise ValueError(f'--shape {shape} must be multiples of {multiple}')
+        from dpt_mm.utils import InputError
+        raise InputError(f'--shape {shape} must be multiples of {multiple}')
     wrapper = TensorOutputWrapper(model).eval()
     trace_shape = _trace_shape(model, tuple(shape)) if dynamic else shape
     param = next(model.parameters())
@@ -254,6 +254,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='allowed max |onnxruntime - PyTorch| / max '
                         '|PyTorch|; a file that fails is removed')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the Python traceback of an error')
     return parser.parse_args(argv)
 
 
@@ -267,6 +269,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         int: 0 on success, 1 if verification failed.
     """
     args = parse_args(argv)
+    import dpt_mm  # noqa: F401  (registers the components)
+    from dpt_mm.apis import init_model
     model = init_model(args.config, args.checkpoint, device=args.device)
     shape = tuple(args.shape)
     try:
@@ -301,4 +305,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as error:  # a user's mistake: message and hint only
+        from dpt_mm.utils.cli import exit_if_user_error
+        exit_if_user_error(error)
+        raise

@@ -15,12 +15,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
-from mmengine.utils import ProgressBar
-
-import dpt_mm  # noqa: F401  (registers dpt_mm's data sets and transforms)
-from dpt_mm.datasets.check import build_datasets_for_check, check_dataset
+from mmengine.config import DictAction
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -41,6 +36,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='override config keys, xxx=yyy')
     parser.add_argument('--quiet', action='store_true',
                         help='no progress bar')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the Python traceback of an error')
     return parser.parse_args(argv)
 
 
@@ -55,9 +52,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         cannot be built.
     """
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    # Imported once the arguments are known: --help is instant.
+    from mmengine.registry import init_default_scope
+    from mmengine.utils import ProgressBar
+
+    import dpt_mm  # noqa: F401  (registers dpt_mm's data sets and transforms)
+    from dpt_mm.datasets.check import build_datasets_for_check, check_dataset
+    from dpt_mm.utils import load_config
+    cfg = load_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     try:
         datasets = build_datasets_for_check(cfg, args.split)
@@ -84,4 +86,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as error:  # a user's mistake: message and hint only
+        from dpt_mm.utils.cli import exit_if_user_error
+        exit_if_user_error(error)
+        raise

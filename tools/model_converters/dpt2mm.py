@@ -123,6 +123,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         'instead of the variant\'s')
     parser.add_argument('--no-verify', action='store_true',
                         help='skip building the model for a strict load')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the Python traceback of an error')
     args = parser.parse_args(argv)
     variant = args.variant
     if variant is None and args.config is None:
@@ -132,8 +134,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             parser.error(str(err))
     try:
         convert(args.src, args.dst, variant, args.config, not args.no_verify)
-    except (CheckpointMismatchError, KeyError, CorruptCheckpointError,
-            UnsafeCheckpointError, AlreadyConvertedError) as err:
+    except (CheckpointMismatchError, KeyError, ValueError,
+            CorruptCheckpointError, UnsafeCheckpointError,
+            AlreadyConvertedError) as err:
         # The message lists every offending key; no traceback needed.
         print(f'error: {err.args[0] if isinstance(err, KeyError) else err}',
               file=sys.stderr)
@@ -142,4 +145,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as error:  # a user's mistake: message and hint only
+        from dpt_mm.utils.cli import exit_if_user_error
+        exit_if_user_error(error)
+        raise

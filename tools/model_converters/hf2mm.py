@@ -111,12 +111,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help='override the task read from the weights')
     parser.add_argument('--no-verify', action='store_true',
                         help='skip building the model for a strict load')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the Python traceback of an error')
     args = parser.parse_args(argv)
     from dpt_mm.converters import CheckpointMismatchError
     try:
         convert(args.src, args.dst, args.config_out, args.task,
                 not args.no_verify)
-    except (CheckpointMismatchError, KeyError) as err:
+    except (CheckpointMismatchError, KeyError, ValueError) as err:
         # The message lists every offending key; no traceback needed.
         print(f'error: {err.args[0] if isinstance(err, KeyError) else err}',
               file=sys.stderr)
@@ -125,4 +127,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as error:  # a user's mistake: message and hint only
+        from dpt_mm.utils.cli import exit_if_user_error
+        exit_if_user_error(error)
+        raise

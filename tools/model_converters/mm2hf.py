@@ -74,6 +74,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--trust-checkpoint', action='store_true',
                         help='unpickle the checkpoint without restriction '
                         '(trusted files only)')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the Python traceback of an error')
     args = parser.parse_args(argv)
     from dpt_mm.converters import CheckpointMismatchError
     try:
@@ -88,4 +90,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as error:  # a user's mistake: message and hint only
+        from dpt_mm.utils.cli import exit_if_user_error
+        exit_if_user_error(error)
+        raise

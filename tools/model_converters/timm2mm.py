@@ -140,6 +140,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--img-size', type=int, nargs='+', metavar='N',
                         help='target img_size, one or two numbers (H W): '
                         'the position embeddings are resized to it')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the Python traceback of an error')
     args = parser.parse_args(argv)
     if args.img_size and len(args.img_size) > 2:
         parser.error('--img-size takes one or two numbers')
@@ -155,4 +157,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as error:  # a user's mistake: message and hint only
+        from dpt_mm.utils.cli import exit_if_user_error
+        exit_if_user_error(error)
+        raise

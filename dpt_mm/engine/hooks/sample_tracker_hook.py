@@ -31,8 +31,9 @@ class SampleTrackerHook(Hook):
     """Record the file of each sample of the current training batch.
 
     The names go to the message hub's runtime info under
-    :data:`CURRENT_SAMPLES_KEY` with ``resumed=False``, so they are never
-    written into checkpoints.
+    :data:`CURRENT_SAMPLES_KEY` with ``resumed=False``, and the key is
+    removed from the checkpoint's message hub, so neither the names nor the
+    key are written into checkpoints.
 
     Args:
         meta_key (str): Metainfo key naming a sample's file.
@@ -65,6 +66,28 @@ class SampleTrackerHook(Hook):
         ]
         runner.message_hub.update_info(
             CURRENT_SAMPLES_KEY, names, resumed=False)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Leave the key out of the checkpoint's message hub entirely.
+
+        ``resumed=False`` keeps the names out of ``runtime_info``, but the
+        hub still lists the key in ``resumed_keys``; a resume then warned
+        "resumed key: dpt_mm/current_samples is not defined in
+        message_hub" every time.
+
+        Args:
+            runner (Runner): The runner of the training process.
+            checkpoint (dict): The checkpoint about to be saved.
+        """
+        hub = checkpoint.get('message_hub')
+        if isinstance(hub, dict) and isinstance(hub.get('resumed_keys'),
+                                                dict):
+            # A copy: the dict is the live hub's own.
+            hub['resumed_keys'] = {
+                key: value
+                for key, value in hub['resumed_keys'].items()
+                if key != CURRENT_SAMPLES_KEY
+            }
 
     def _name(self, sample: object, batch_idx: int, index: int) -> str:
         metainfo = getattr(sample, 'metainfo', sample)

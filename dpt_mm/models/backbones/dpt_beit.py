@@ -11,7 +11,7 @@ from torch import Tensor
 
 from mmseg.registry import MODELS
 from mmseg.utils import OptMultiConfig
-from ...utils.config import check_arg_types
+from ...utils.arg_types import check_arg_types
 from ..layers import checkpoint_if
 from ..layers.beit_block import BEiTBlock, RelativePositionBias
 from .dpt_vit import HookOutput, PatchEmbed

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from mmseg.registry import MODELS
 from mmseg.utils import OptMultiConfig
-from ...utils.config import check_arg_types
+from ...utils.arg_types import check_arg_types
 from ..layers import DINOv2Block, checkpoint_if, resize_pos_embed
 from .dpt_vit import PatchEmbed
 

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from mmseg.registry import MODELS
 from mmseg.utils import OptMultiConfig
-from ...utils.config import check_arg_types
+from ...utils.arg_types import check_arg_types
 from ..layers import TransformerBlock, checkpoint_if, resize_pos_embed
 
 __all__ = ['DPTViT']

@@ -5,7 +5,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from mmseg.registry import MODELS
-from ...utils.config import check_arg_types
+from ...utils.arg_types import check_arg_types
 from ..layers import BiTResNet
 from .dpt_vit import DPTViT
 

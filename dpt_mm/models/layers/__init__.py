@@ -3,7 +3,8 @@ from .checkpoint import checkpoint_if, frozen_norm_stats
 from .dinov2_block import (DINOv2Block, LayerScale, SwiGLUFFN,
                            swiglu_hidden_dim)
 from .fusion import FeatureFusionBlock, ResidualConvUnit
-from .pos_embed import resize_pos_embed
+# Lives in utils: the timm converter resizes checkpoints with it too.
+from ...utils.pos_embed import resize_pos_embed
 from .reassemble import READOUT_TYPES, ReassembleBlock, Readout
 from .transformer_block import Attention, DropPath, Mlp, TransformerBlock
 

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
-from ...utils.config import check_arg_types
+from ...utils.arg_types import check_arg_types
 from ..layers import FeatureFusionBlock, ReassembleBlock, checkpoint_if
 
 __all__ = ['DPTNeck']

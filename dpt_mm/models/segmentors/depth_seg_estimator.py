@@ -7,7 +7,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import (ConfigType, OptConfigType, OptMultiConfig,
                          OptSampleList, SampleList, add_prefix)
-from ...utils.config import check_model_config
+from ..check import check_model_config
 from ..layers.postprocess import (network_multiple, pad_to_multiple,
                                   postprocess_depth)
 from .dpt_encoder_decoder import DPTEncoderDecoder

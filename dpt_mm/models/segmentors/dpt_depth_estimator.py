@@ -10,7 +10,7 @@ from torch import Tensor
 from mmseg.models.segmentors import DepthEstimator
 from mmseg.registry import MODELS
 from mmseg.utils import OptSampleList, SampleList
-from ...utils.config import check_model_config
+from ..check import check_model_config
 from ..layers.postprocess import (RESIZE_MODES, network_multiple,
                                   pad_to_multiple,
                                   postprocess_depth)

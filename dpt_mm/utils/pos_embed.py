@@ -1,4 +1,8 @@
-"""Resizing learned ViT position embeddings to another patch grid."""
+"""Resizing learned ViT position embeddings to another patch grid.
+
+A pure tensor function used by the backbones and by the timm weight
+converter, so it sits below both (in utils).
+"""
 import math
 from typing import Optional, Tuple
 
