@@ -21,6 +21,13 @@ TOYS = sorted(osp.relpath(p, ROOT) for p in glob.glob(
     osp.join(ROOT, 'configs', 'toy', '*.py')))
 SIZE = (96, 128)  # the toy configs' crop
 
+
+def input_size(model: nn.Module) -> Tuple[int, int]:
+    """The toy crop, padded to the patch size of a patch-14 backbone."""
+    patch = getattr(model.model.backbone, 'patch_size', 16)
+    return tuple(-(-s // patch) * patch for s in SIZE) if patch % 16 \
+        else SIZE
+
 # AOTAutograd without code generation: traces forward and backward.
 aot_eager = torch._dynamo.lookup_backend('aot_eager')
 
@@ -60,7 +67,7 @@ def test_compile_has_no_graph_break_forward_and_backward(path):
             module.p = 0.0
     eager = copy.deepcopy(model)
     assert accelerate(model, 'on') > 0
-    x = torch.randn(1, 3, *SIZE)
+    x = torch.randn(1, 3, *input_size(model))
     torch._dynamo.reset()
     explanation = torch._dynamo.explain(model)(x)
     assert explanation.graph_break_count == 0, explanation.break_reasons
@@ -100,7 +107,7 @@ def test_compile_has_no_graph_break_forward_and_backward(path):
 def test_strict_torch_export(path):
     model = toy(path).eval()
     accelerate(model, 'on')  # exported as the plain ops
-    x = torch.randn(1, 3, *SIZE)
+    x = torch.randn(1, 3, *input_size(model))
     exported = torch.export.export(model, (x, ), strict=True)
     ops = {str(node.target) for node in exported.graph.nodes
            if node.op == 'call_function'}
