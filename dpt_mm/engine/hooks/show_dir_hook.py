@@ -66,7 +66,9 @@ class ShowDirHook(SegVisualizationHook):
             if not name or name.startswith('..'):
                 name = osp.basename(img_path)
             out_file = osp.join(self.out_dir, osp.splitext(name)[0] + '.png')
-            self._visualizer.add_datasample(
+            # The runner's own visualiser: the one the hook caught at
+            # construction is the process's latest, another run's in tests.
+            runner.visualizer.add_datasample(
                 f'test_{name}', img, data_sample=output, show=self.show,
                 wait_time=self.wait_time, out_file=out_file)
 
