@@ -6,6 +6,16 @@ import pytest
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 
+# The suite is laid out like mmseg's (tests/test_models/test_backbones/...);
+# a few modules share helpers across folders (test_inference's tiny models,
+# test_checkpoint_safety's runner), so every test folder is importable.
+import sys  # noqa: E402
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+for _dir, _, _ in sorted(os.walk(_HERE)):
+    if os.path.basename(_dir).startswith('test_') and _dir not in sys.path:
+        sys.path.append(_dir)
+
 import dpt_mm  # noqa: E402,F401  (registers components)
 import torch  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402

@@ -10,7 +10,7 @@ its type, state-dict keys and methods (``predict``, ``test_step``,
 ``mode='tensor'``), so mmseg's tools run it unchanged.
 
 Numerics: the float32 options keep outputs within 1e-4 relative of the
-eager model (about 1e-6 in practice; tested in ``tests/test_benchmark.py``
+eager model (about 1e-6 in practice; tested in ``tests/test_tools/test_benchmark.py``
 and checked by ``tools/analysis_tools/benchmark.py`` on the full models).
 ``dtype=torch.bfloat16`` does not (about 1e-2 relative on random DPT
 weights); it is a separate, lossy option. Measured gains are in
