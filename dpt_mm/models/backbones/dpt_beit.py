@@ -14,6 +14,7 @@ from mmseg.utils import OptMultiConfig
 from ...utils.arg_types import check_arg_types
 from ..layers import checkpoint_if
 from ..layers.beit_block import BEiTBlock, RelativePositionBias
+from ..layers.vit_args import check_vit_args
 from .dpt_vit import HookOutput, PatchEmbed
 
 __all__ = ['DPTBEiT']
@@ -85,20 +86,10 @@ class DPTBEiT(BaseModule):
                  init_cfg: OptMultiConfig = None) -> None:
         check_arg_types(self, DPTBEiT.__init__, locals())
         super().__init__(init_cfg=init_cfg)
-        if isinstance(img_size, int):
-            img_size = (img_size, img_size)
-        if any(s % patch_size for s in img_size):
-            raise ValueError(f'DPTBEiT: img_size {img_size} must be a '
-                             f'multiple of patch_size {patch_size}')
-        out_indices = tuple(out_indices)
-        bad = [i for i in out_indices if not 0 <= i < num_layers]
-        if bad:
-            raise ValueError(f'DPTBEiT: out_indices {bad} out of range for '
-                             f'num_layers={num_layers} (0-based)')
-        if not -1 <= frozen_stages <= num_layers:
-            raise ValueError(f'DPTBEiT: frozen_stages={frozen_stages} must '
-                             f'be in [-1, num_layers={num_layers}]')
-        self.img_size = tuple(img_size)
+        img_size, out_indices = check_vit_args(
+            type(self).__name__, img_size, patch_size, num_layers, out_indices,
+            frozen_stages)
+        self.img_size = img_size
         self.patch_size = patch_size
         self.embed_dims = embed_dims
         self.num_layers = num_layers

@@ -11,6 +11,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptMultiConfig
 from ...utils.arg_types import check_arg_types
 from ..layers import TransformerBlock, checkpoint_if, resize_pos_embed
+from ..layers.vit_args import check_vit_args
 
 __all__ = ['DPTViT']
 
@@ -93,19 +94,9 @@ class DPTViT(BaseModule):
         # A wrong type (embed_dims='768') would fail deep inside torch.
         check_arg_types(self, DPTViT.__init__, locals())
         super().__init__(init_cfg=init_cfg)
-        if isinstance(img_size, int):
-            img_size = (img_size, img_size)
-        if any(s % patch_size for s in img_size):
-            raise ValueError(f'img_size {img_size} must be a multiple of '
-                             f'patch_size {patch_size}')
-        out_indices = tuple(out_indices)
-        bad = [i for i in out_indices if not 0 <= i < num_layers]
-        if bad:
-            raise ValueError(f'out_indices {bad} out of range for '
-                             f'num_layers={num_layers} (0-based)')
-        if not -1 <= frozen_stages <= num_layers:
-            raise ValueError(f'frozen_stages={frozen_stages} must be in '
-                             f'[-1, num_layers={num_layers}]')
+        img_size, out_indices = check_vit_args(
+            type(self).__name__, img_size, patch_size, num_layers, out_indices,
+            frozen_stages)
         self.img_size = img_size
         self.patch_size = patch_size
         self.embed_dims = embed_dims
