@@ -15,12 +15,18 @@ import torch.nn as nn
 from torch import Tensor
 
 __all__ = [
-    'CheckpointMismatchError', 'Conversion', 'Drop', 'Rule', 'apply_rules',
+    'BN', 'CheckpointMismatchError', 'Conversion', 'Drop', 'Rule', 'WB',
+    'apply_rules',
     'compare_state_dict', 'format_py_config', 'load_converted',
     'unwrap_state_dict'
 ]
 
 StateDict = Dict[str, Tensor]
+
+#: Key-pattern groups every converter's rules end with: a layer's
+#: parameters, and a norm's parameters and buffers.
+WB = r'(weight|bias)'
+BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
 
 
 class CheckpointMismatchError(RuntimeError):

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Mapping, Tuple
 
 from torch import Tensor
 
-from .common import Drop, Rule
+from .common import Drop, Rule, WB
 from .hf_backbone import complete_backbone_config, fuse_qkv, stage_indices
 
 __all__ = ['BEIT_DEFAULTS', 'backbone_rules', 'beit_rules',
@@ -29,7 +29,6 @@ BEIT_DEFAULTS: Dict[str, Any] = dict(
 
 # Module layout | file layout.
 _LAYER = r'backbone\.(?:beit\.layers|encoder\.layer)\.(\d+)\.'
-_WB = r'(weight|bias)'
 
 
 def resolve_backbone_config(raw: Any) -> Dict[str, Any]:
@@ -98,7 +97,7 @@ def beit_rules() -> List[Rule]:
     return [
         Rule(emb + r'cls_token', 'backbone.cls_token'),
         Rule(emb + r'position_embeddings', 'backbone.pos_embed'),
-        Rule(emb + r'patch_embeddings\.projection\.' + _WB,
+        Rule(emb + r'patch_embeddings\.projection\.' + WB,
              r'backbone.patch_embed.proj.\1'),
         Rule(emb + r'mask_token',
              Drop('mask token of masked image modelling: unused by DPT')),
@@ -107,17 +106,17 @@ def beit_rules() -> List[Rule]:
              r'backbone.layers.\1.attn.q_bias'),
         Rule(_LAYER + r'attention\.(?:v_proj|attention\.value)\.bias',
              r'backbone.layers.\1.attn.v_bias'),
-        Rule(_LAYER + r'attention\.(?:o_proj|output\.dense)\.' + _WB,
+        Rule(_LAYER + r'attention\.(?:o_proj|output\.dense)\.' + WB,
              r'backbone.layers.\1.attn.proj.\2'),
-        Rule(_LAYER + r'layernorm_before\.' + _WB,
+        Rule(_LAYER + r'layernorm_before\.' + WB,
              r'backbone.layers.\1.norm1.\2'),
-        Rule(_LAYER + r'layernorm_after\.' + _WB,
+        Rule(_LAYER + r'layernorm_after\.' + WB,
              r'backbone.layers.\1.norm2.\2'),
-        Rule(_LAYER + r'mlp\.(fc[12])\.' + _WB,
+        Rule(_LAYER + r'mlp\.(fc[12])\.' + WB,
              r'backbone.layers.\1.mlp.\2.\3'),
-        Rule(_LAYER + r'intermediate\.dense\.' + _WB,
+        Rule(_LAYER + r'intermediate\.dense\.' + WB,
              r'backbone.layers.\1.mlp.fc1.\2'),
-        Rule(_LAYER + r'output\.dense\.' + _WB,
+        Rule(_LAYER + r'output\.dense\.' + WB,
              r'backbone.layers.\1.mlp.fc2.\2'),
         Rule(_LAYER + r'(?:attention\.attention\.)?relative_position_bias\.'
              r'relative_position_bias_table',
@@ -127,7 +126,7 @@ def beit_rules() -> List[Rule]:
              r'(?:beit\.)?encoder\.relative_position_bias)\.'
              r'relative_position_bias_table',
              'backbone.rel_pos_bias.relative_position_bias_table'),
-        Rule(r'backbone\.(?:beit\.)?layernorm\.' + _WB,
+        Rule(r'backbone\.(?:beit\.)?layernorm\.' + WB,
              Drop('final LayerNorm: DPT reads hooked blocks, never the '
                   'normed last output')),
     ]

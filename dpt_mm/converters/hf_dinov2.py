@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import torch
 from torch import Tensor
 
-from .common import Conversion, Drop, Rule, apply_rules
+from .common import Conversion, Drop, Rule, WB, apply_rules
 
 __all__ = [
     'is_dinov2_family', 'resolve_dinov2_family_config',
@@ -297,7 +297,6 @@ def dinov2_family_to_mm_config(hf_config: Any,
 # --------------------------------------------------------------------------
 # weights
 
-_WB = r'(weight|bias)'
 
 
 def dinov2_backbone_rules(src: str, layer: str, norm_used: bool,
@@ -321,20 +320,20 @@ def dinov2_backbone_rules(src: str, layer: str, norm_used: bool,
              Drop('mask token: masked-image pretraining only')),
         Rule(e + r'position_embeddings', dst + 'pos_embed'),
         Rule(e + r'register_tokens', dst + 'register_tokens'),
-        Rule(e + r'patch_embeddings\.projection\.' + _WB,
+        Rule(e + r'patch_embeddings\.projection\.' + WB,
              dst + r'patch_embed.proj.\1'),
-        Rule(layer + r'(norm[12])\.' + _WB, dst + r'layers.\1.\2.\3'),
-        Rule(layer + r'attention\.(o_proj|output\.dense)\.' + _WB,
+        Rule(layer + r'(norm[12])\.' + WB, dst + r'layers.\1.\2.\3'),
+        Rule(layer + r'attention\.(o_proj|output\.dense)\.' + WB,
              dst + r'layers.\1.attn.proj.\3'),
         Rule(layer + r'layer_scale([12])\.lambda1',
              dst + r'layers.\1.ls\2.gamma'),
-        Rule(layer + r'mlp\.(fc[12])\.' + _WB,
+        Rule(layer + r'mlp\.(fc[12])\.' + WB,
              dst + r'layers.\1.mlp.\2.\3'),
-        Rule(layer + r'mlp\.weights_in\.' + _WB,
+        Rule(layer + r'mlp\.weights_in\.' + WB,
              dst + r'layers.\1.mlp.fc1.\2'),
-        Rule(layer + r'mlp\.(down_proj|weights_out)\.' + _WB,
+        Rule(layer + r'mlp\.(down_proj|weights_out)\.' + WB,
              dst + r'layers.\1.mlp.fc2.\3'),
-        Rule(re.escape(src) + r'layernorm\.' + _WB,
+        Rule(re.escape(src) + r'layernorm\.' + WB,
              dst + r'norm.\1' if norm_used else Drop(
                  'final LayerNorm: apply_layernorm=False, the hooked '
                  'outputs are not normed')),
@@ -407,9 +406,9 @@ def map_dinov2_family_state_dict(state_dict: Mapping[str, Tensor],
     # The neck keys are DPT's; dpt.* rules simply match nothing here.
     rules += _hf_rules(num_levels, 'depth')
     rules += [
-        Rule(r'head\.conv1\.' + _WB, r'decode_head.conv1.\1'),
-        Rule(r'head\.conv2\.' + _WB, r'decode_head.conv2.\1'),
-        Rule(r'head\.conv3\.' + _WB, r'decode_head.conv_seg.\1'),
+        Rule(r'head\.conv1\.' + WB, r'decode_head.conv1.\1'),
+        Rule(r'head\.conv2\.' + WB, r'decode_head.conv2.\1'),
+        Rule(r'head\.conv3\.' + WB, r'decode_head.conv_seg.\1'),
     ]
     rest = {k: v for k, v in state_dict.items() if not _SPLIT.fullmatch(k)}
     result = apply_rules(rest, rules, f"Transformers {cfg['family']} "

@@ -7,7 +7,7 @@ and Depth Anything. A module of its own so neither imports the other.
 """
 from typing import Any, Dict, List
 
-from .common import Drop, Rule
+from .common import BN, Drop, Rule, WB
 
 __all__: List[str] = []
 
@@ -65,8 +65,6 @@ _BIT_DEFAULTS: Dict[str, Any] = dict(
 
 _ENC = r'dpt\.encoder\.layer\.(\d+)\.'
 _BIT = r'dpt\.embeddings\.backbone\.bit\.'
-_WB = r'(weight|bias)'
-_BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
 _QKV = r'dpt\.encoder\.layer\.(\d+)\.attention\.attention\.' \
     r'(query|key|value)\.(weight|bias)'
 
@@ -86,62 +84,62 @@ def _hf_rules(num_levels: int, task: str) -> List[Rule]:
     rules = [
         Rule(r'dpt\.embeddings\.cls_token', 'backbone.cls_token'),
         Rule(r'dpt\.embeddings\.position_embeddings', 'backbone.pos_embed'),
-        Rule(r'dpt\.embeddings\.patch_embeddings\.projection\.' + _WB,
+        Rule(r'dpt\.embeddings\.patch_embeddings\.projection\.' + WB,
              r'backbone.patch_embed.proj.\1'),
         # Hybrid: 1×1 projection of the BiT 1/16 map, and the BiT trunk.
-        Rule(r'dpt\.embeddings\.projection\.' + _WB,
+        Rule(r'dpt\.embeddings\.projection\.' + WB,
              r'backbone.patch_embed.proj.\1'),
         Rule(_BIT + r'embedder\.convolution\.weight',
              'backbone.patch_embed.backbone.stem.conv.weight'),
-        Rule(_BIT + r'embedder\.norm\.' + _WB,
+        Rule(_BIT + r'embedder\.norm\.' + WB,
              r'backbone.patch_embed.backbone.stem.norm.\1'),
         Rule(_BIT + r'encoder\.stages\.(\d+)\.layers\.(\d+)\.'
              r'(conv[123]|norm[123]|downsample\.conv|downsample\.norm)\.' +
-             _WB, r'backbone.patch_embed.backbone.stages.\1.blocks.\2.\3.\4'),
-        Rule(_ENC + r'layernorm_before\.' + _WB,
+             WB, r'backbone.patch_embed.backbone.stages.\1.blocks.\2.\3.\4'),
+        Rule(_ENC + r'layernorm_before\.' + WB,
              r'backbone.layers.\1.norm1.\2'),
-        Rule(_ENC + r'attention\.output\.dense\.' + _WB,
+        Rule(_ENC + r'attention\.output\.dense\.' + WB,
              r'backbone.layers.\1.attn.proj.\2'),
-        Rule(_ENC + r'layernorm_after\.' + _WB,
+        Rule(_ENC + r'layernorm_after\.' + WB,
              r'backbone.layers.\1.norm2.\2'),
-        Rule(_ENC + r'intermediate\.dense\.' + _WB,
+        Rule(_ENC + r'intermediate\.dense\.' + WB,
              r'backbone.layers.\1.mlp.fc1.\2'),
-        Rule(_ENC + r'output\.dense\.' + _WB,
+        Rule(_ENC + r'output\.dense\.' + WB,
              r'backbone.layers.\1.mlp.fc2.\2'),
-        Rule(r'dpt\.layernorm\.' + _WB,
+        Rule(r'dpt\.layernorm\.' + WB,
              Drop('final LayerNorm: DPT reads hooked blocks, never the '
                   'normed last output')),
         Rule(r'dpt\.pooler\..*', Drop('pooler of DPTModel: unused by DPT')),
-        Rule(r'neck\.reassemble_stage\.readout_projects\.(\d+)\.0\.' + _WB,
+        Rule(r'neck\.reassemble_stage\.readout_projects\.(\d+)\.0\.' + WB,
              r'neck.reassemble_blocks.\1.readout.project.0.\2'),
-        Rule(r'neck\.reassemble_stage\.layers\.(\d+)\.projection\.' + _WB,
+        Rule(r'neck\.reassemble_stage\.layers\.(\d+)\.projection\.' + WB,
              r'neck.reassemble_blocks.\1.projection.\2'),
-        Rule(r'neck\.reassemble_stage\.layers\.(\d+)\.resize\.' + _WB,
+        Rule(r'neck\.reassemble_stage\.layers\.(\d+)\.resize\.' + WB,
              r'neck.reassemble_blocks.\1.resample.\2'),
         Rule(r'neck\.convs\.(\d+)\.weight', r'neck.lateral_convs.\1.weight'),
-        Rule(r'neck\.fusion_stage\.layers\.(\d+)\.projection\.' + _WB,
+        Rule(r'neck\.fusion_stage\.layers\.(\d+)\.projection\.' + WB,
              lambda m: f'neck.fusion_blocks.{num_levels - 1 - int(m[1])}.'
              f'out_conv.{m[2]}'),
         Rule(r'neck\.fusion_stage\.layers\.(\d+)\.residual_layer([12])\.'
-             r'(convolution|batch_norm)([12])\.' + _BN, fusion_unit),
+             r'(convolution|batch_norm)([12])\.' + BN, fusion_unit),
     ]
     if task == 'depth':
         rules += [
-            Rule(r'head\.projection\.' + _WB, r'decode_head.projection.\1'),
-            Rule(r'head\.head\.0\.' + _WB, r'decode_head.conv1.\1'),
-            Rule(r'head\.head\.2\.' + _WB, r'decode_head.conv2.\1'),
-            Rule(r'head\.head\.4\.' + _WB, r'decode_head.conv_seg.\1'),
+            Rule(r'head\.projection\.' + WB, r'decode_head.projection.\1'),
+            Rule(r'head\.head\.0\.' + WB, r'decode_head.conv1.\1'),
+            Rule(r'head\.head\.2\.' + WB, r'decode_head.conv2.\1'),
+            Rule(r'head\.head\.4\.' + WB, r'decode_head.conv_seg.\1'),
         ]
     elif task == 'seg':
         rules += [
             Rule(r'head\.head\.0\.weight', 'decode_head.conv.conv.weight'),
-            Rule(r'head\.head\.1\.' + _BN, r'decode_head.conv.bn.\1'),
-            Rule(r'head\.head\.4\.' + _WB, r'decode_head.conv_seg.\1'),
+            Rule(r'head\.head\.1\.' + BN, r'decode_head.conv.bn.\1'),
+            Rule(r'head\.head\.4\.' + WB, r'decode_head.conv_seg.\1'),
             Rule(r'auxiliary_head\.head\.0\.weight',
                  'auxiliary_head.convs.0.conv.weight'),
-            Rule(r'auxiliary_head\.head\.1\.' + _BN,
+            Rule(r'auxiliary_head\.head\.1\.' + BN,
                  r'auxiliary_head.convs.0.bn.\1'),
-            Rule(r'auxiliary_head\.head\.4\.' + _WB,
+            Rule(r'auxiliary_head\.head\.4\.' + WB,
                  r'auxiliary_head.conv_seg.\1'),
         ]
     return rules

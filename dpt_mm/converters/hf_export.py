@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 import torch
 from torch import Tensor
 
-from .common import Conversion, Rule, apply_rules
+from .common import BN, Conversion, Rule, WB, apply_rules
 from .hf import _BIT_DEFAULTS, _DPT_DEFAULTS, resolve_hf_config
 
 __all__ = [
@@ -27,8 +27,6 @@ __all__ = [
     'mm_config_to_hf_config', 'mm_state_dict_to_hf'
 ]
 
-_WB = r'(weight|bias)'
-_BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
 # Transformers tensors that dpt_mm does not keep (unused by the depth and
 # segmentation forward passes): restored from the converted folder when
 # hf2mm kept them, else filled as said here.
@@ -143,25 +141,25 @@ def _vit_rules(backbone: Mapping[str, Any]) -> List[Rule]:
     return [
         Rule(r'backbone\.cls_token', 'dpt.embeddings.cls_token'),
         Rule(r'backbone\.pos_embed', 'dpt.embeddings.position_embeddings'),
-        Rule(r'backbone\.patch_embed\.proj\.' + _WB,
+        Rule(r'backbone\.patch_embed\.proj\.' + WB,
              r'dpt.embeddings.projection.\1' if hybrid else
              r'dpt.embeddings.patch_embeddings.projection.\1'),
         Rule(bit + r'stem\.conv\.weight', out + 'embedder.convolution.weight'),
-        Rule(bit + r'stem\.norm\.' + _WB, out + r'embedder.norm.\1'),
+        Rule(bit + r'stem\.norm\.' + WB, out + r'embedder.norm.\1'),
         Rule(bit + r'stages\.(\d+)\.blocks\.(\d+)\.(conv[123]|norm[123]|'
-             r'downsample\.conv|downsample\.norm)\.' + _WB,
+             r'downsample\.conv|downsample\.norm)\.' + WB,
              out + r'encoder.stages.\1.layers.\2.\3.\4'),
-        Rule(_ENC + r'norm1\.' + _WB,
+        Rule(_ENC + r'norm1\.' + WB,
              r'dpt.encoder.layer.\1.layernorm_before.\2'),
-        Rule(_ENC + r'attn\.(query|key|value)\.' + _WB,
+        Rule(_ENC + r'attn\.(query|key|value)\.' + WB,
              r'dpt.encoder.layer.\1.attention.attention.\2.\3'),
-        Rule(_ENC + r'attn\.proj\.' + _WB,
+        Rule(_ENC + r'attn\.proj\.' + WB,
              r'dpt.encoder.layer.\1.attention.output.dense.\2'),
-        Rule(_ENC + r'norm2\.' + _WB,
+        Rule(_ENC + r'norm2\.' + WB,
              r'dpt.encoder.layer.\1.layernorm_after.\2'),
-        Rule(_ENC + r'mlp\.fc1\.' + _WB,
+        Rule(_ENC + r'mlp\.fc1\.' + WB,
              r'dpt.encoder.layer.\1.intermediate.dense.\2'),
-        Rule(_ENC + r'mlp\.fc2\.' + _WB,
+        Rule(_ENC + r'mlp\.fc2\.' + WB,
              r'dpt.encoder.layer.\1.output.dense.\2'),
     ]
 
@@ -400,7 +398,7 @@ def _same_model(source: Mapping[str, Any], built: Mapping[str, Any]) -> bool:
 
 def _split_qkv(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
     out = {}
-    regex = re.compile(_ENC + r'attn\.qkv\.' + _WB)
+    regex = re.compile(_ENC + r'attn\.qkv\.' + WB)
     for key, value in state_dict.items():
         m = regex.fullmatch(key)
         if m is None:
@@ -424,37 +422,37 @@ def _neck_head_rules(num_levels: int, seg: bool) -> List[Rule]:
                 f'residual_layer{u}.{name}{idx}.{param}')
 
     rules = [
-        Rule(r'neck\.reassemble_blocks\.(\d+)\.readout\.project\.0\.' + _WB,
+        Rule(r'neck\.reassemble_blocks\.(\d+)\.readout\.project\.0\.' + WB,
              r'neck.reassemble_stage.readout_projects.\1.0.\2'),
-        Rule(r'neck\.reassemble_blocks\.(\d+)\.projection\.' + _WB,
+        Rule(r'neck\.reassemble_blocks\.(\d+)\.projection\.' + WB,
              r'neck.reassemble_stage.layers.\1.projection.\2'),
-        Rule(r'neck\.reassemble_blocks\.(\d+)\.resample\.' + _WB,
+        Rule(r'neck\.reassemble_blocks\.(\d+)\.resample\.' + WB,
              r'neck.reassemble_stage.layers.\1.resize.\2'),
         Rule(r'neck\.lateral_convs\.(\d+)\.weight', r'neck.convs.\1.weight'),
-        Rule(r'neck\.fusion_blocks\.(\d+)\.(out_conv)\.' + _WB,
+        Rule(r'neck\.fusion_blocks\.(\d+)\.(out_conv)\.' + WB,
              lambda m: f'neck.fusion_stage.layers.{num_levels - 1 - int(m[1])}'
              f'.projection.{m[3]}'),
         Rule(r'neck\.fusion_blocks\.(\d+)\.residual_unit([12])\.'
-             r'(conv|norm)([12])\.' + _BN, unit),
+             r'(conv|norm)([12])\.' + BN, unit),
     ]
     if seg:
         rules += [
             Rule(r'decode_head\.conv\.conv\.weight', 'head.head.0.weight'),
-            Rule(r'decode_head\.conv\.bn\.' + _BN, r'head.head.1.\1'),
-            Rule(r'decode_head\.conv_seg\.' + _WB, r'head.head.4.\1'),
+            Rule(r'decode_head\.conv\.bn\.' + BN, r'head.head.1.\1'),
+            Rule(r'decode_head\.conv_seg\.' + WB, r'head.head.4.\1'),
             Rule(r'auxiliary_head\.convs\.0\.conv\.weight',
                  'auxiliary_head.head.0.weight'),
-            Rule(r'auxiliary_head\.convs\.0\.bn\.' + _BN,
+            Rule(r'auxiliary_head\.convs\.0\.bn\.' + BN,
                  r'auxiliary_head.head.1.\1'),
-            Rule(r'auxiliary_head\.conv_seg\.' + _WB,
+            Rule(r'auxiliary_head\.conv_seg\.' + WB,
                  r'auxiliary_head.head.4.\1'),
         ]
     else:
         rules += [
-            Rule(r'decode_head\.projection\.' + _WB, r'head.projection.\1'),
-            Rule(r'decode_head\.conv1\.' + _WB, r'head.head.0.\1'),
-            Rule(r'decode_head\.conv2\.' + _WB, r'head.head.2.\1'),
-            Rule(r'decode_head\.conv_seg\.' + _WB, r'head.head.4.\1'),
+            Rule(r'decode_head\.projection\.' + WB, r'head.projection.\1'),
+            Rule(r'decode_head\.conv1\.' + WB, r'head.head.0.\1'),
+            Rule(r'decode_head\.conv2\.' + WB, r'head.head.2.\1'),
+            Rule(r'decode_head\.conv_seg\.' + WB, r'head.head.4.\1'),
         ]
     return rules
 

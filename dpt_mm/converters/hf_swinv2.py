@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from torch import Tensor
 
-from .common import Rule
+from .common import Rule, WB
 from .hf_backbone import complete_backbone_config, fuse_qkv, stage_indices
 
 __all__ = ['SWINV2_DEFAULTS', 'backbone_rules', 'fuse_backbone_qkv',
@@ -25,7 +25,6 @@ SWINV2_DEFAULTS: Dict[str, Any] = dict(
     out_features=None, out_indices=None)
 
 _BLOCK = r'backbone\.encoder\.layers\.(\d+)\.blocks\.(\d+)\.'
-_WB = r'(weight|bias)'
 
 
 def resolve_backbone_config(raw: Any) -> Dict[str, Any]:
@@ -113,20 +112,20 @@ def swinv2_rules(depths: Sequence[int]) -> List[Rule]:
 
     attn = _BLOCK + r'attention\.'
     return [
-        Rule(r'backbone\.embeddings\.patch_embeddings\.projection\.' + _WB,
+        Rule(r'backbone\.embeddings\.patch_embeddings\.projection\.' + WB,
              r'backbone.patch_embed.proj.\1'),
-        Rule(r'backbone\.embeddings\.norm\.' + _WB,
+        Rule(r'backbone\.embeddings\.norm\.' + WB,
              r'backbone.patch_embed.norm.\1'),
         Rule(attn + r'self\.logit_scale', to('attn.logit_scale')),
-        Rule(attn + r'self\.continuous_position_bias_mlp\.([02])\.' + _WB,
+        Rule(attn + r'self\.continuous_position_bias_mlp\.([02])\.' + WB,
              to('attn.cpb_mlp.$3.$4')),
         Rule(attn + r'self\.query\.bias', to('attn.q_bias')),
         Rule(attn + r'self\.value\.bias', to('attn.v_bias')),
-        Rule(attn + r'output\.dense\.' + _WB, to('attn.proj.$3')),
-        Rule(_BLOCK + r'layernorm_before\.' + _WB, to('norm1.$3')),
-        Rule(_BLOCK + r'layernorm_after\.' + _WB, to('norm2.$3')),
-        Rule(_BLOCK + r'intermediate\.dense\.' + _WB, to('mlp.fc1.$3')),
-        Rule(_BLOCK + r'output\.dense\.' + _WB, to('mlp.fc2.$3')),
+        Rule(attn + r'output\.dense\.' + WB, to('attn.proj.$3')),
+        Rule(_BLOCK + r'layernorm_before\.' + WB, to('norm1.$3')),
+        Rule(_BLOCK + r'layernorm_after\.' + WB, to('norm2.$3')),
+        Rule(_BLOCK + r'intermediate\.dense\.' + WB, to('mlp.fc1.$3')),
+        Rule(_BLOCK + r'output\.dense\.' + WB, to('mlp.fc2.$3')),
         Rule(r'backbone\.encoder\.layers\.(\d+)\.downsample\.'
              r'(reduction\.weight|norm\.weight|norm\.bias)',
              r'backbone.downsamples.\1.\2'),

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Mapping, Union
 from torch import Tensor
 
 from . import original_depth_anything as depth_anything
-from .common import (Conversion, Drop, Rule, apply_rules,
+from .common import (BN, Conversion, Drop, Rule, WB, apply_rules,
                      make_num_batches_tracked, unwrap_state_dict)
 from .original_midas31 import MIDAS31_VARIANTS, midas31_backbone_rules
 from .timm import timm_vit_rules
@@ -167,8 +167,6 @@ def check_original_numerics(model_cfg: Mapping[str, Any]) -> List[str]:
     return issues
 
 
-_WB = r'(weight|bias)'
-_BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
 
 
 def _original_rules(model_cfg: Mapping[str, Any]) -> List[Rule]:
@@ -196,25 +194,25 @@ def _original_rules(model_cfg: Mapping[str, Any]) -> List[Rule]:
         *(midas31_backbone_rules(model_cfg)
           if model_cfg['backbone']['type'] in ('DPTBEiT', 'DPTSwinV2') else
           timm_vit_rules('pretrained.model.', 'backbone.')),
-        Rule(r'pretrained\.act_postprocess(\d)\.0\.project\.0\.' + _WB,
+        Rule(r'pretrained\.act_postprocess(\d)\.0\.project\.0\.' + WB,
              level('neck.reassemble_blocks.{}.readout.project.0.{}')),
-        Rule(r'pretrained\.act_postprocess(\d)\.3\.' + _WB,
+        Rule(r'pretrained\.act_postprocess(\d)\.3\.' + WB,
              level('neck.reassemble_blocks.{}.projection.{}')),
-        Rule(r'pretrained\.act_postprocess(\d)\.4\.' + _WB,
+        Rule(r'pretrained\.act_postprocess(\d)\.4\.' + WB,
              level('neck.reassemble_blocks.{}.resample.{}')),
         Rule(r'scratch\.layer(\d)_rn\.weight',
              level('neck.lateral_convs.{}.weight')),
         Rule(r'scratch\.refinenet(\d)\.resConfUnit([12])\.(conv|bn)([12])\.' +
-             _BN, fusion_unit),
-        Rule(r'scratch\.refinenet(\d)\.out_conv\.' + _WB,
+             BN, fusion_unit),
+        Rule(r'scratch\.refinenet(\d)\.out_conv\.' + WB,
              level('neck.fusion_blocks.{}.out_conv.{}')),
     ]
     if head_type == 'DPTDepthHead':
         # Sequential(conv, Interpolate, conv, ReLU, conv, ReLU, Identity).
         rules += [
-            Rule(r'scratch\.output_conv\.0\.' + _WB, r'decode_head.conv1.\1'),
-            Rule(r'scratch\.output_conv\.2\.' + _WB, r'decode_head.conv2.\1'),
-            Rule(r'scratch\.output_conv\.4\.' + _WB,
+            Rule(r'scratch\.output_conv\.0\.' + WB, r'decode_head.conv1.\1'),
+            Rule(r'scratch\.output_conv\.2\.' + WB, r'decode_head.conv2.\1'),
+            Rule(r'scratch\.output_conv\.4\.' + WB,
                  r'decode_head.conv_seg.\1'),
         ]
     else:
@@ -222,16 +220,16 @@ def _original_rules(model_cfg: Mapping[str, Any]) -> List[Rule]:
         rules += [
             Rule(r'scratch\.output_conv\.0\.weight',
                  'decode_head.conv.conv.weight'),
-            Rule(r'scratch\.output_conv\.1\.' + _BN,
+            Rule(r'scratch\.output_conv\.1\.' + BN,
                  r'decode_head.conv.bn.\1'),
-            Rule(r'scratch\.output_conv\.4\.' + _WB,
+            Rule(r'scratch\.output_conv\.4\.' + WB,
                  r'decode_head.conv_seg.\1'),
         ]
     if model_cfg.get('auxiliary_head'):
         rules += [
             Rule(r'auxlayer\.0\.weight', 'auxiliary_head.convs.0.conv.weight'),
-            Rule(r'auxlayer\.1\.' + _BN, r'auxiliary_head.convs.0.bn.\1'),
-            Rule(r'auxlayer\.4\.' + _WB, r'auxiliary_head.conv_seg.\1'),
+            Rule(r'auxlayer\.1\.' + BN, r'auxiliary_head.convs.0.bn.\1'),
+            Rule(r'auxlayer\.4\.' + WB, r'auxiliary_head.conv_seg.\1'),
         ]
     else:
         rules.append(

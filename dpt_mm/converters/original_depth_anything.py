@@ -13,7 +13,8 @@ These names appear only here.
 import os.path as osp
 from typing import Any, Dict, List, Mapping, Optional
 
-from .common import Conversion, Drop, Rule, apply_rules, unwrap_state_dict
+from .common import (BN, Conversion, Drop, Rule, WB, apply_rules,
+                     unwrap_state_dict)
 
 __all__ = [
     'DEPTH_ANYTHING_VARIANTS', 'depth_anything_numerics',
@@ -100,8 +101,6 @@ def depth_anything_numerics(model_cfg: Mapping[str, Any]) -> List[str]:
     return issues
 
 
-_WB = r'(weight|bias)'
-_BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
 
 
 def _rules(num_levels: int) -> List[Rule]:
@@ -124,35 +123,35 @@ def _rules(num_levels: int) -> List[Rule]:
              r'backbone.\1'),
         Rule(r'pretrained\.mask_token',
              Drop('mask token: masked-image pretraining only')),
-        Rule(r'pretrained\.patch_embed\.proj\.' + _WB,
+        Rule(r'pretrained\.patch_embed\.proj\.' + WB,
              r'backbone.patch_embed.proj.\1'),
-        Rule(blk + r'(norm[12]|attn\.qkv|attn\.proj|mlp\.fc[12])\.' + _WB,
+        Rule(blk + r'(norm[12]|attn\.qkv|attn\.proj|mlp\.fc[12])\.' + WB,
              r'backbone.layers.\1.\2.\3'),
         Rule(blk + r'(ls[12])\.gamma', r'backbone.layers.\1.\2.gamma'),
         # ViT-g's SwiGLUFFNFused: w12 = [gate; up], w3 the output.
-        Rule(blk + r'mlp\.w12\.' + _WB, r'backbone.layers.\1.mlp.fc1.\2'),
-        Rule(blk + r'mlp\.w3\.' + _WB, r'backbone.layers.\1.mlp.fc2.\2'),
-        Rule(r'pretrained\.norm\.' + _WB, r'backbone.norm.\1'),
+        Rule(blk + r'mlp\.w12\.' + WB, r'backbone.layers.\1.mlp.fc1.\2'),
+        Rule(blk + r'mlp\.w3\.' + WB, r'backbone.layers.\1.mlp.fc2.\2'),
+        Rule(r'pretrained\.norm\.' + WB, r'backbone.norm.\1'),
         Rule(r'pretrained\.head\..*',
              Drop('DINOv2 classification head: unused by depth models')),
-        Rule(r'depth_head\.projects\.(\d)\.' + _WB,
+        Rule(r'depth_head\.projects\.(\d)\.' + WB,
              r'neck.reassemble_blocks.\1.projection.\2'),
-        Rule(r'depth_head\.resize_layers\.(\d)\.' + _WB,
+        Rule(r'depth_head\.resize_layers\.(\d)\.' + WB,
              r'neck.reassemble_blocks.\1.resample.\2'),
-        Rule(r'depth_head\.readout_projects\.(\d)\.0\.' + _WB,
+        Rule(r'depth_head\.readout_projects\.(\d)\.0\.' + WB,
              r'neck.reassemble_blocks.\1.readout.project.0.\2'),
         Rule(r'depth_head\.scratch\.layer(\d)_rn\.weight',
              level('neck.lateral_convs.{}.weight')),
         Rule(r'depth_head\.scratch\.refinenet(\d)\.resConfUnit([12])\.'
-             r'(conv|bn)([12])\.' + _BN, fusion_unit),
-        Rule(r'depth_head\.scratch\.refinenet(\d)\.out_conv\.' + _WB,
+             r'(conv|bn)([12])\.' + BN, fusion_unit),
+        Rule(r'depth_head\.scratch\.refinenet(\d)\.out_conv\.' + WB,
              level('neck.fusion_blocks.{}.out_conv.{}')),
         # output_conv2 = Sequential(conv, ReLU, conv, ReLU|Sigmoid, Identity)
-        Rule(r'depth_head\.scratch\.output_conv1\.' + _WB,
+        Rule(r'depth_head\.scratch\.output_conv1\.' + WB,
              r'decode_head.conv1.\1'),
-        Rule(r'depth_head\.scratch\.output_conv2\.0\.' + _WB,
+        Rule(r'depth_head\.scratch\.output_conv2\.0\.' + WB,
              r'decode_head.conv2.\1'),
-        Rule(r'depth_head\.scratch\.output_conv2\.2\.' + _WB,
+        Rule(r'depth_head\.scratch\.output_conv2\.2\.' + WB,
              r'decode_head.conv_seg.\1'),
     ]
 

@@ -13,7 +13,7 @@ modules and dropped with a reason.
 """
 from typing import Any, Dict, List, Mapping, Sequence
 
-from .common import Drop, Rule
+from .common import Drop, Rule, WB
 
 __all__ = ['MIDAS31_VARIANTS', 'midas31_backbone_rules']
 
@@ -28,11 +28,10 @@ MIDAS31_VARIANTS: Dict[str, str] = {
 }
 
 _SRC = r'pretrained\.model\.'
-_WB = r'(weight|bias)'
 _UNUSED_HEAD = [
-    Rule(_SRC + r'(norm|fc_norm)\.' + _WB,
+    Rule(_SRC + r'(norm|fc_norm)\.' + WB,
          Drop("timm's final/pooling LayerNorm: DPT reads hooked blocks")),
-    Rule(_SRC + r'head\.' + _WB,
+    Rule(_SRC + r'head\.' + WB,
          Drop("timm's ImageNet classifier: unused by DPT")),
 ]
 
@@ -42,11 +41,11 @@ def _beit_rules() -> List[Rule]:
     return [
         Rule(_SRC + r'cls_token', 'backbone.cls_token'),
         Rule(_SRC + r'pos_embed', 'backbone.pos_embed'),
-        Rule(_SRC + r'patch_embed\.proj\.' + _WB,
+        Rule(_SRC + r'patch_embed\.proj\.' + WB,
              r'backbone.patch_embed.proj.\1'),
         Rule(_SRC + r'rel_pos_bias\.relative_position_bias_table',
              'backbone.rel_pos_bias.relative_position_bias_table'),
-        Rule(block + r'(norm1|norm2|mlp\.fc1|mlp\.fc2|attn\.proj)\.' + _WB,
+        Rule(block + r'(norm1|norm2|mlp\.fc1|mlp\.fc2|attn\.proj)\.' + WB,
              r'backbone.layers.\1.\2.\3'),
         Rule(block + r'(attn\.qkv\.weight|attn\.q_bias|attn\.v_bias|'
              r'gamma_1|gamma_2)', r'backbone.layers.\1.\2'),
@@ -71,10 +70,10 @@ def _swinv2_rules(depths: Sequence[int]) -> List[Rule]:
         return target
 
     return [
-        Rule(_SRC + r'patch_embed\.(proj|norm)\.' + _WB,
+        Rule(_SRC + r'patch_embed\.(proj|norm)\.' + WB,
              r'backbone.patch_embed.\1.\2'),
         Rule(block + r'(norm1|norm2|mlp\.fc1|mlp\.fc2|attn\.proj|'
-             r'attn\.cpb_mlp\.0)\.' + _WB, to(r'\3.\4')),
+             r'attn\.cpb_mlp\.0)\.' + WB, to(r'\3.\4')),
         Rule(block + r'(attn\.qkv\.weight|attn\.q_bias|attn\.v_bias|'
              r'attn\.logit_scale|attn\.cpb_mlp\.2\.weight)', to(r'\3')),
         Rule(block + r'(attn\.relative_coords_table|'

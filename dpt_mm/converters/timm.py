@@ -28,7 +28,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from ..utils.pos_embed import resize_pos_embed
-from .common import (Conversion, Drop, Rule, apply_rules, load_converted,
+from .common import (Conversion, Drop, Rule, WB, apply_rules, load_converted,
                      unwrap_state_dict)
 
 __all__ = [
@@ -61,7 +61,6 @@ TIMM_PRETRAIN_FILES: Dict[str, str] = {
     'vit_base_resnet50_384': 'pretrain/vit-hybrid_384.pth',
 }
 
-_WB = r'(weight|bias)'
 _HYBRID_KEY = 'patch_embed.backbone.'
 
 
@@ -88,7 +87,7 @@ def timm_vit_rules(src_prefix: str = '', dst_prefix: str = '') -> List[Rule]:
     return [
         Rule(src + r'cls_token', dst + 'cls_token'),
         Rule(src + r'pos_embed', dst + 'pos_embed'),
-        Rule(src + r'patch_embed\.proj\.' + _WB,
+        Rule(src + r'patch_embed\.proj\.' + WB,
              dst + r'patch_embed.proj.\1'),
         # timm's ResNetV2 names are ours already (stem.conv, stages.S...).
         Rule(src + r'patch_embed\.backbone\.(stem\.conv\.weight|'
@@ -97,13 +96,13 @@ def timm_vit_rules(src_prefix: str = '', dst_prefix: str = '') -> List[Rule]:
              r'(?:weight|bias))',
              dst + r'patch_embed.backbone.\1'),
         Rule(src + r'blocks\.(\d+)\.(norm1|attn\.qkv|attn\.proj|norm2|'
-             r'mlp\.fc1|mlp\.fc2)\.' + _WB, dst + r'layers.\1.\2.\3'),
-        Rule(src + r'norm\.' + _WB,
+             r'mlp\.fc1|mlp\.fc2)\.' + WB, dst + r'layers.\1.\2.\3'),
+        Rule(src + r'norm\.' + WB,
              Drop("timm's final LayerNorm: DPT reads hooked blocks, never "
                   'the normed last output')),
-        Rule(src + r'head\.' + _WB,
+        Rule(src + r'head\.' + WB,
              Drop("timm's ImageNet classifier: unused by DPT")),
-        Rule(src + r'pre_logits\.fc\.' + _WB,
+        Rule(src + r'pre_logits\.fc\.' + WB,
              Drop("timm's pre-logits layer before the classifier: unused "
                   'by DPT')),
     ]
