@@ -4,6 +4,7 @@ Names follow timm's ``beit.py`` (fused ``qkv`` weight with separate
 ``q_bias``/``v_bias``, ``gamma_1``/``gamma_2`` layer scales), the layout of
 the MiDaS v3.1 release files, so their weights load by name.
 """
+from functools import lru_cache
 from typing import Optional, Tuple
 
 import torch
@@ -45,6 +46,20 @@ def relative_position_index(grid: Tuple[int, int]) -> Tensor:
     return torch.cat([column, index], dim=1)
 
 
+@lru_cache(maxsize=16)
+def _cached_index(grid: Tuple[int, int], device: torch.device) -> Tensor:
+    # Every block needs the same index for a grid: build it once per grid
+    # and device, not 24 times a forward (Transformers caches it too).
+    return relative_position_index(grid).to(device)
+
+
+def _index_for(grid: Tuple[int, int], device: torch.device) -> Tensor:
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        # Traced and compiled graphs build it from the (symbolic) grid.
+        return relative_position_index(grid).to(device)
+    return _cached_index(tuple(int(g) for g in grid), device)
+
+
 class RelativePositionBias(nn.Module):
     """BEiT's learned relative position bias, for any patch grid.
 
@@ -84,7 +99,7 @@ class RelativePositionBias(nn.Module):
                                 align_corners=False)
         offsets = offsets.permute(0, 2, 3, 1).reshape(new[0] * new[1], -1)
         table = torch.cat([offsets, cls_entries])
-        index = relative_position_index(grid).to(table.device)
+        index = _index_for(grid, table.device)
         num_tokens = grid[0] * grid[1] + 1
         bias = table[index.view(-1)].view(num_tokens, num_tokens, -1)
         return bias.permute(2, 0, 1).unsqueeze(0)
