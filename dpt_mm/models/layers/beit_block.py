@@ -101,8 +101,10 @@ class RelativePositionBias(nn.Module):
         table = torch.cat([offsets, cls_entries])
         index = _index_for(grid, table.device)
         num_tokens = grid[0] * grid[1] + 1
-        bias = table[index.view(-1)].view(num_tokens, num_tokens, -1)
-        return bias.permute(2, 0, 1).unsqueeze(0)
+        # Gathered heads-first, so the bias comes out contiguous without a
+        # permuted copy of its (1+h·w)² × heads entries.
+        bias = table.t().contiguous()[:, index.view(-1)]
+        return bias.view(1, -1, num_tokens, num_tokens)
 
 
 class BEiTAttention(nn.Module):
