@@ -2,7 +2,6 @@
 from typing import Sequence
 
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from torch import Tensor
 
@@ -35,7 +34,9 @@ class DPTSegHead(ChunkedLossMixin, BaseDecodeHead):
         with_cp (bool): Gradient checkpointing of the conv, BN, ReLU,
             dropout and classifier in training (``torch.utils.checkpoint``;
             BatchNorm's running statistics move once per step).
-        chunked_loss (bool): See :class:`ChunkedLossMixin` (default True).
+        chunked_loss (bool): See :class:`ChunkedLossMixin` (default True);
+            in training the final ×2 upsample then runs band by band
+            inside the loss when it reaches the label size.
         **kwargs: Other :class:`BaseDecodeHead` arguments.
     """
 
@@ -55,6 +56,20 @@ class DPTSegHead(ChunkedLossMixin, BaseDecodeHead):
                                act_cfg=self.act_cfg)
         self.dropout = nn.Dropout(dropout_ratio) if dropout_ratio > 0 \
             else None
+        self.upsample = nn.Upsample(scale_factor=2, mode='bilinear',
+                                    align_corners=True)
+
+    def logits(self, inputs: Sequence[Tensor]) -> Tensor:
+        """Args:
+            inputs (Sequence[Tensor]): Neck outputs.
+
+        Returns:
+            Tensor: B×num_classes×h×w logits at the fused map's resolution.
+        """
+        x = self._transform_inputs(inputs)
+        return checkpoint_if(self.with_cp and self.training,
+                             lambda t: self.cls_seg(self.conv(t)), x,
+                             norms=self.conv)
 
     def forward(self, inputs: Sequence[Tensor]) -> Tensor:
         """Args:
@@ -63,9 +78,4 @@ class DPTSegHead(ChunkedLossMixin, BaseDecodeHead):
         Returns:
             Tensor: B×num_classes×H×W logits at the input resolution.
         """
-        x = self._transform_inputs(inputs)
-        x = checkpoint_if(self.with_cp and self.training,
-                          lambda t: self.cls_seg(self.conv(t)), x,
-                          norms=self.conv)
-        return F.interpolate(x, scale_factor=2, mode='bilinear',
-                             align_corners=True)
+        return self.upsample(self.logits(inputs))

@@ -1,12 +1,14 @@
 """mmseg's ``EncoderDecoder`` with DPT's test-time handling."""
 from typing import List
 
+import torch.nn as nn
 from mmengine.config import ConfigDict
 from torch import Tensor
 
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
-from mmseg.utils import OptSampleList, SampleList
+from mmseg.utils import OptSampleList, SampleList, add_prefix
+from ..decode_heads.fused_loss import head_loss
 from ..layers.postprocess import (network_multiple, pad_to_multiple,
                                   postprocess_seg)
 
@@ -17,7 +19,11 @@ __all__ = ['DPTEncoderDecoder']
 class DPTEncoderDecoder(EncoderDecoder):
     """Backbone → neck → segmentation head(s), as mmseg's ``EncoderDecoder``.
 
-    Same constructor, training and checkpoint keys. At test time:
+    Same constructor, training and checkpoint keys. In training, the
+    auxiliary heads (mmseg's ``FCNHead``) compute their cross-entropy band
+    by band, as ``DPTSegHead`` does, wherever that equals mmseg's loss
+    (``chunked_aux_loss``, see ``decode_heads/fused_loss.py``): no
+    label-size logits are held. At test time:
 
     * whole-image inference pads the batch to multiples of 32 itself (the
       patch grid and the fusion need them) and crops the output back;
@@ -30,7 +36,30 @@ class DPTEncoderDecoder(EncoderDecoder):
 
     It is the one path of ``tools/test.py``, ``tools/infer.py`` and
     :func:`dpt_mm.apis.inference_model`.
+
+    Args:
+        *args: :class:`EncoderDecoder`'s arguments.
+        chunked_aux_loss (bool): The auxiliary heads' chunked loss (False:
+            their own ``loss`` always, for comparisons). Defaults to True.
+        **kwargs: :class:`EncoderDecoder`'s keyword arguments.
     """
+
+    def __init__(self, *args, chunked_aux_loss: bool = True,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.chunked_aux_loss = chunked_aux_loss
+
+    def _auxiliary_head_forward_train(self, inputs: List[Tensor],
+                                      data_samples: SampleList) -> dict:
+        """mmseg's, with :func:`head_loss` in place of ``head.loss``."""
+        heads = self.auxiliary_head
+        several = isinstance(heads, nn.ModuleList)
+        losses = dict()
+        for idx, head in enumerate(heads if several else [heads]):
+            loss = head_loss(head, inputs, data_samples, self.train_cfg,
+                             self.chunked_aux_loss)
+            losses.update(add_prefix(loss, f'aux_{idx}' if several else 'aux'))
+        return losses
 
     def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
         """Logits for a batch with whole-image or sliding-window inference.

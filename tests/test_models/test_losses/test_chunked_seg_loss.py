@@ -310,7 +310,10 @@ def test_seg_head_chunked_equals_unfused(monkeypatch, label_size):
     chunked = head_loss(SEG_HEAD, data)
     assert_same_step(chunked, unfused)
     assert list(chunked[1]) == ['loss_ce', 'acc_seg']
-    assert calls == [False]  # the head's align_corners
+    # At twice the fused map (8×12) the head's ×2 upsample (align_corners
+    # True) runs inside the loss; elsewhere forward's output is resized as
+    # mmseg does (the head's align_corners=False).
+    assert calls == [label_size == (16, 24)]
 
 
 @pytest.mark.parametrize('norm', ['BN', 'GN'])
@@ -419,7 +422,94 @@ def test_chunked_saves_less():
         saved[chunked] = saved_bytes(lambda: head.loss(inputs, data, {}))
     full_res = batch * classes * size[0] * size[1] * 4
     assert saved[False][0] - saved[True][0] >= full_res, saved
-    assert saved[True][1] <= saved[False][1], saved
+    # The ×2 upsample runs in the bands: nothing of the label size is kept,
+    # not even forward's logits (the bands keep the fused map's).
+    assert saved[True][1] < full_res / 2 <= saved[False][1], saved
+
+
+def aux_loss(cfg, data, chunked, seed=0):
+    """:func:`fused_loss.head_loss` on an mmseg head: loss dict and
+    gradients, as :func:`head_loss` gives for ``head.loss``."""
+    torch.manual_seed(0)
+    head = MODELS.build(copy.deepcopy(cfg)).train()
+    inputs = [x.detach().requires_grad_() for x in neck_outputs()]
+    torch.manual_seed(seed)
+    losses = fused_loss.head_loss(head, inputs, data, dict(), chunked)
+    sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+    grads = {n: p.grad for n, p in head.named_parameters()}
+    grads.update({f'input{i}': x.grad for i, x in enumerate(inputs)
+                  if x.grad is not None})
+    return head, losses, grads
+
+
+@pytest.mark.parametrize('label_size', [(16, 24), (21, 30)])
+def test_mmseg_fcn_head_chunked_equals_its_own_loss(monkeypatch,
+                                                   label_size):
+    """The auxiliary head stays mmseg's FCNHead; the segmentor's
+    head_loss gives its loss and gradients band by band."""
+    data = samples(2, label_size)
+    plain = head_loss(FCN_HEAD, data)  # FCNHead.loss itself
+    calls = spy_calls(monkeypatch)
+    chunked = aux_loss(FCN_HEAD, data, chunked=True)
+    assert calls == [False]
+    assert_same_step(chunked, plain)
+    calls.clear()
+    assert_same_step(aux_loss(FCN_HEAD, data, chunked=False), plain)
+    assert not calls
+    # A sampler is not exact band by band: the head's own loss.
+    ohem = dict(FCN_HEAD, sampler=dict(type='OHEMPixelSampler', thresh=0.7,
+                                       min_kept=50))
+    assert_same_step(aux_loss(ohem, data, chunked=True),
+                     head_loss(ohem, data))
+    assert not calls
+
+
+def test_mmseg_fcn_head_chunked_saves_less():
+    batch, classes, size = 2, 150, (64, 64)
+    cfg = dict(FCN_HEAD, num_classes=classes, in_index=0)
+    inputs = neck_outputs(batch, (size[0] // 2, size[1] // 2))
+    data = [SegDataSample(gt_sem_seg=PixelData(
+        data=torch.randint(0, classes, (1, *size)))) for _ in range(batch)]
+    saved = {}
+    for chunked in (True, False):
+        head = MODELS.build(cfg).train()
+        saved[chunked] = saved_bytes(lambda: fused_loss.head_loss(
+            head, inputs, data, {}, chunked))
+    full_res = batch * classes * size[0] * size[1] * 4
+    assert saved[False][0] - saved[True][0] >= full_res, saved
+
+
+def test_segmentor_aux_loss_chunked_same_step():
+    """DPTEncoderDecoder with chunked_aux_loss on and off: same losses
+    (mmseg's keys) and the same gradient for every parameter."""
+    model = dict(type='DPTEncoderDecoder',
+                 backbone=dict(type='DPTViT', img_size=32, embed_dims=16,
+                               num_layers=2, num_heads=2, out_indices=(0, 1)),
+                 neck=dict(type='DPTNeck', in_channels=16,
+                           reassemble_channels=(8, 16),
+                           resample_factors=(4, 2), channels=8),
+                 decode_head=dict(SEG_HEAD, dropout_ratio=0.0),
+                 auxiliary_head=[dict(FCN_HEAD, dropout_ratio=0.0),
+                                 dict(FCN_HEAD, in_index=0,
+                                      dropout_ratio=0.0)])
+    data = samples(2, (32, 32))
+    images = torch.randn(2, 3, 32, 32, generator=torch.Generator()
+                         .manual_seed(2))
+    steps = []
+    for chunked in (True, False):
+        torch.manual_seed(0)
+        seg = MODELS.build(dict(model, chunked_aux_loss=chunked)).train()
+        losses = seg.loss(images, data)
+        sum(v for k, v in losses.items() if 'loss' in k).backward()
+        steps.append((losses, {n: p.grad for n, p in seg.named_parameters()}))
+    (ours, grads), (plain, plain_grads) = steps
+    assert list(ours) == list(plain)
+    assert {'aux_0.loss_ce', 'aux_1.acc_seg'} <= set(ours)
+    for key in ours:
+        assert rel(ours[key], plain[key]) <= TOL, key
+    for name, grad in plain_grads.items():
+        assert grad is not None, name
+        assert rel(grads[name], grad) <= TOL, name
 
 
 def test_config_check_knows_the_new_keys():
