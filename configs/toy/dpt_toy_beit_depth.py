@@ -1,14 +1,13 @@
-# The toy depth model (configs/toy/dpt_toy_depth.py: same data, losses,
-# schedule; repeated here because configs inherit at most three levels) with
+# The toy depth model (configs/toy/dpt_toy_depth.py: same data and schedule
+# bases, same losses) with
 # a small BEiT encoder (DPTBEiT: relative position bias per block, layer
 # scale). The bias table is learned for a 6×6 grid and resized to the
 # 96×128 crops' 6×8 grid, the MiDaS v3.1 path for non-square inputs.
 _base_ = [
-    '../_base_/models/dpt_vit-b16_depth.py', '../_base_/datasets/nyu.py',
-    '../_base_/schedules/schedule_depth_finetune.py',
+    '../_base_/models/dpt_vit-b16_depth.py', '../_base_/datasets/toy_nyu.py',
+    '../_base_/schedules/schedule_toy.py',
     '../_base_/default_runtime.py'
 ]
-data_root = 'data/toy/nyu'
 crop_size = (96, 128)
 model = dict(
     data_preprocessor=dict(size=crop_size),
@@ -26,29 +25,6 @@ model = dict(
             dict(type='GradientMatchingLoss', alignment='none',
                  target_space='disparity', loss_weight=0.5),
         ]))
-train_pipeline = [
-    dict(type='LoadImageChecked'),
-    dict(type='LoadDepthMap', depth_scale=1000),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs', meta_keys={{_base_.pack_meta_keys}}),
-]
-train_dataloader = dict(
-    batch_size=8, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(
-    num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root))
-test_dataloader = val_dataloader
-optim_wrapper = dict(
-    optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=0.01),
-    # One lr for all: the backbone is not pretrained here.
-    paramwise_cfg=dict(_delete_=True))
-param_scheduler = [
-    dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0, end=1500,
-         by_epoch=False)
-]
-train_cfg = dict(max_iters=1500, val_interval=1500)
 default_hooks = dict(
     logger=dict(interval=50),
     checkpoint=dict(interval=1500, max_keep_ckpts=1))

@@ -4,11 +4,10 @@
 # data_root at another NYU-layout folder with --cfg-options to train on it.
 # The toy depth is metric, so the head predicts depth directly.
 _base_ = [
-    '../_base_/models/dpt_vit-b16_depth.py', '../_base_/datasets/nyu.py',
-    '../_base_/schedules/schedule_depth_finetune.py',
+    '../_base_/models/dpt_vit-b16_depth.py', '../_base_/datasets/toy_nyu.py',
+    '../_base_/schedules/schedule_toy.py',
     '../_base_/default_runtime.py'
 ]
-data_root = 'data/toy/nyu'
 crop_size = (96, 128)
 model = dict(
     data_preprocessor=dict(size=crop_size),
@@ -25,29 +24,6 @@ model = dict(
             dict(type='GradientMatchingLoss', alignment='none',
                  target_space='disparity', loss_weight=0.5),
         ]))
-train_pipeline = [
-    dict(type='LoadImageChecked'),
-    dict(type='LoadDepthMap', depth_scale=1000),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs', meta_keys={{_base_.pack_meta_keys}}),
-]
-train_dataloader = dict(
-    batch_size=8, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(
-    num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root))
-test_dataloader = val_dataloader
-optim_wrapper = dict(
-    optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=0.01),
-    # One lr for all: the backbone is not pretrained here.
-    paramwise_cfg=dict(_delete_=True))
-param_scheduler = [
-    dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0, end=1500,
-         by_epoch=False)
-]
-train_cfg = dict(max_iters=1500, val_interval=1500)
 default_hooks = dict(
     logger=dict(interval=50),
     checkpoint=dict(interval=1500, max_keep_ckpts=1))

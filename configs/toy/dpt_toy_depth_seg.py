@@ -5,7 +5,7 @@
 # reports mIoU and the depth errors; tools/infer.py writes both pictures.
 _base_ = [
     '../_base_/models/dpt_vit-b16_seg.py', '../_base_/datasets/depth_seg.py',
-    '../_base_/schedules/schedule_depth_finetune.py',
+    '../_base_/schedules/schedule_toy.py',
     '../_base_/default_runtime.py'
 ]
 data_root = 'data/toy/depth_seg'
@@ -54,15 +54,6 @@ val_dataloader = dict(
     num_workers=0, persistent_workers=False,
     dataset=dict(data_root=data_root, metainfo=metainfo))
 test_dataloader = val_dataloader
-optim_wrapper = dict(
-    optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=0.01),
-    # One lr for all: the backbone is not pretrained here.
-    paramwise_cfg=dict(_delete_=True))
-param_scheduler = [
-    dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0, end=1500,
-         by_epoch=False)
-]
-train_cfg = dict(max_iters=1500, val_interval=1500)
 default_hooks = dict(
     logger=dict(interval=50),
     checkpoint=dict(interval=1500, max_keep_ckpts=1))
