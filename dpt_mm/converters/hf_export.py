@@ -13,14 +13,17 @@ config key, so an exported model always gives the numbers dpt_mm gives.
 """
 import copy
 import re
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import torch
 from torch import Tensor
 
 from .common import BN, Conversion, Rule, WB, apply_rules
 from .hf import _BIT_DEFAULTS, _DPT_DEFAULTS, resolve_hf_config
+from .hf_export_beit import BEIT_FAMILY
+from .hf_export_family import HFFamily
+from .hf_export_family import cfg_get as _get
+from .hf_export_family import refuse as _refuse
 
 __all__ = [
     'MM2HF_FAMILIES', 'HFFamily', 'HF_UNUSED_FILL', 'convert_mm_to_hf',
@@ -36,32 +39,6 @@ HF_UNUSED_FILL = {
     'neck.fusion_stage.layers.0.residual_layer1.*':
     'zeros (deepest fusion layer: never used without a lateral input)',
 }
-
-
-@dataclass
-class HFFamily:
-    """How one backbone family maps onto Transformers.
-
-    Attributes:
-        config (Callable): ``(backbone_cfg) -> dict`` of ``DPTConfig``
-            fields for the encoder; raises ``ValueError`` for settings
-            Transformers lacks.
-        rules (Callable): ``(backbone_cfg) -> list[Rule]`` renaming the
-            ``backbone.*`` keys (qkv already split into query/key/value
-            under ``backbone.layers.N.attn.{query,key,value}``).
-    """
-    config: Callable[[Mapping[str, Any]], Dict[str, Any]]
-    rules: Callable[[Mapping[str, Any]], List[Rule]]
-
-
-def _refuse(key: str, value: Any, why: str) -> ValueError:
-    return ValueError(f'{key}={value!r} cannot be expressed in Transformers '
-                      f'DPT: {why}')
-
-
-def _get(cfg: Mapping[str, Any], key: str, default: Any) -> Any:
-    value = cfg.get(key, default)
-    return default if value is None else value
 
 
 def _vit_config(backbone: Mapping[str, Any]) -> Dict[str, Any]:
@@ -164,11 +141,30 @@ def _vit_rules(backbone: Mapping[str, Any]) -> List[Rule]:
     ]
 
 
-# Backbone type → its Transformers mapping. Other families (BEiT, Swin v2,
-# DINOv2) add an entry from their own module.
+def _vit_neck(backbone: Mapping[str, Any], neck: Mapping[str, Any]) -> None:
+    hybrid = backbone.get('type') == 'DPTViTHybrid'
+    passthrough = tuple(_get(neck, 'passthrough_indices', ()))
+    if passthrough != ((0, 1) if hybrid else ()):
+        raise _refuse('neck.passthrough_indices', passthrough,
+                      'only the hybrid passes its two BiT maps through')
+    if hybrid and _get(neck, 'readout_type', 'project') != 'project':
+        raise _refuse('neck.readout_type', neck['readout_type'],
+                      "DPT-Hybrid supports readout_type='project' only")
+
+
+def _vit_fills(backbone: Mapping[str, Any]) -> Dict[str, Tensor]:
+    embed = _get(backbone, 'embed_dims', 768)
+    return {'dpt.layernorm.weight': torch.ones(embed),
+            'dpt.layernorm.bias': torch.zeros(embed)}
+
+
+# Backbone type → its Transformers mapping; the other families' entries
+# come from their own modules.
 MM2HF_FAMILIES: Dict[str, HFFamily] = {
-    'DPTViT': HFFamily(_vit_config, _vit_rules),
-    'DPTViTHybrid': HFFamily(_hybrid_config, _vit_rules),
+    'DPTViT': HFFamily(_vit_config, _vit_rules, _vit_neck, _vit_fills),
+    'DPTViTHybrid': HFFamily(_hybrid_config, _vit_rules, _vit_neck,
+                             _vit_fills),
+    'DPTBEiT': BEIT_FAMILY,
 }
 
 
@@ -177,7 +173,7 @@ def _type_name(cfg: Mapping[str, Any]) -> str:
     return kind if isinstance(kind, str) else kind.__name__
 
 
-def _neck_config(neck: Mapping[str, Any], hybrid: bool) -> Dict[str, Any]:
+def _neck_config(neck: Mapping[str, Any]) -> Dict[str, Any]:
     if _type_name(neck) != 'DPTNeck':
         raise _refuse('neck.type', _type_name(neck), 'only DPTNeck exists')
     if not _get(neck, 'align_corners', True):
@@ -187,10 +183,6 @@ def _neck_config(neck: Mapping[str, Any], hybrid: bool) -> Dict[str, Any]:
     if norm is not None and norm.get('type') not in ('BN', 'SyncBN'):
         raise _refuse('neck.fusion_norm_cfg.type', norm.get('type'),
                       'the fusion residual units use BatchNorm or nothing')
-    passthrough = tuple(_get(neck, 'passthrough_indices', ()))
-    if passthrough != ((0, 1) if hybrid else ()):
-        raise _refuse('neck.passthrough_indices', passthrough,
-                      'only the hybrid passes its two BiT maps through')
     return dict(
         neck_hidden_sizes=list(_get(neck, 'reassemble_channels',
                                     (96, 192, 384, 768))),
@@ -313,6 +305,11 @@ def mm_config_to_hf_config(model_cfg: Mapping[str, Any],
     head = model_cfg.get('decode_head') or {}
     seg = _type_name(head) != 'DPTDepthHead'
     kind = _type_name(model_cfg)
+    task = 'seg' if seg else 'depth'
+    if task not in family.tasks:
+        raise _refuse('decode_head.type', _type_name(head),
+                      f'Transformers takes a {_type_name(backbone)} '
+                      f'encoder for {" and ".join(family.tasks)} only')
     if seg and kind not in ('EncoderDecoder', 'DPTEncoderDecoder') or \
             not seg and kind not in ('DepthEstimator', 'DPTDepthEstimator'):
         raise _refuse('type', kind, 'it has a depth estimator '
@@ -326,12 +323,9 @@ def mm_config_to_hf_config(model_cfg: Mapping[str, Any],
                       'bilinearly')
     if model_cfg.get('neck') is None:
         raise _refuse('neck', None, 'DPT needs its neck')
-    hybrid = _type_name(backbone) == 'DPTViTHybrid'
     cfg = family.config(backbone)
-    neck = _neck_config(model_cfg['neck'], hybrid)
-    if hybrid and neck['readout_type'] != 'project':
-        raise _refuse('neck.readout_type', neck['readout_type'],
-                      "DPT-Hybrid supports readout_type='project' only")
+    neck = _neck_config(model_cfg['neck'])
+    family.check_neck(backbone, model_cfg['neck'])
     cfg.update(neck)
     fusion = neck['fusion_hidden_size']
     num_levels = len(neck['neck_hidden_sizes'])
@@ -484,9 +478,7 @@ def mm_state_dict_to_hf(state_dict: Mapping[str, Tensor],
     result.num_source = len(state_dict)
     out = result.state_dict
     unused = dict(unused or {})
-    embed = _get(backbone, 'embed_dims', 768)
-    fills = {'dpt.layernorm.weight': torch.ones(embed),
-             'dpt.layernorm.bias': torch.zeros(embed)}
+    fills = family.fills(backbone)
     prefix = 'neck.fusion_stage.layers.0.residual_layer2.'
     for key, value in list(out.items()):
         if key.startswith(prefix):

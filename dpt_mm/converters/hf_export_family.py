@@ -1,0 +1,105 @@
+"""The interface between :mod:`.hf_export` and its backbone families.
+
+:mod:`.hf_export` writes the DPT neck and heads; each backbone family
+(``hf_export`` itself for ViT and the hybrid, :mod:`.hf_export_beit`,
+:mod:`.hf_export_swinv2`, :mod:`.hf_export_dinov2`) gives an
+:class:`HFFamily`: its encoder's ``DPTConfig`` fields and weight rules. A
+module of its own so that the families and :mod:`.hf_export` import it
+without importing each other.
+"""
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
+
+from torch import Tensor
+
+from .common import Rule
+
+__all__ = ['HFFamily', 'cfg_get', 'hf_stages', 'refuse', 'square_size']
+
+
+def refuse(key: str, value: Any, why: str) -> ValueError:
+    """The error for a setting Transformers cannot express.
+
+    Args:
+        key (str): The dpt_mm config key (``backbone.qkv_bias``).
+        value: Its value.
+        why (str): What Transformers has instead.
+
+    Returns:
+        ValueError: To raise; the message names ``key``.
+    """
+    return ValueError(f'{key}={value!r} cannot be expressed in Transformers '
+                      f'DPT: {why}')
+
+
+def cfg_get(cfg: Mapping[str, Any], key: str, default: Any) -> Any:
+    """``cfg[key]``, with ``default`` for a missing or None value."""
+    value = cfg.get(key, default)
+    return default if value is None else value
+
+
+def square_size(value: Any, key: str) -> int:
+    """An int size from an int or a square pair; else refused naming
+    ``key``."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2 or value[0] != value[1]:
+            raise refuse(key, tuple(value), 'this backbone takes a square '
+                         'size only')
+        return int(value[0])
+    return int(value)
+
+
+def hf_stages(out_indices: Sequence[int], num_stages: int,
+              key: str = 'backbone.out_indices') -> Tuple[List[str],
+                                                          List[int]]:
+    """``out_features`` and ``out_indices`` of a Transformers backbone.
+
+    Transformers names the embedding output ``stem`` and the output of block
+    (or stage) k, 0-based, ``stage{k + 1}``, and returns them in that
+    order whatever the listed order.
+
+    Args:
+        out_indices (Sequence[int]): Our 0-based hooked blocks or stages.
+        num_stages (int): Blocks or stages in all.
+        key (str): Config key named in a refusal.
+
+    Returns:
+        tuple[list[str], list[int]]: ``out_features``, ``out_indices``.
+    """
+    indices = [int(i) % num_stages for i in out_indices]
+    if indices != sorted(set(indices)):
+        raise refuse(key, tuple(out_indices), 'its backbones return stages '
+                     'in increasing order, each once')
+    return [f'stage{i + 1}' for i in indices], [i + 1 for i in indices]
+
+
+def _no_fills(backbone: Mapping[str, Any]) -> Dict[str, Tensor]:
+    return {}
+
+
+@dataclass
+class HFFamily:
+    """How one backbone family maps onto Transformers.
+
+    Attributes:
+        config (Callable): ``(backbone_cfg) -> dict`` of ``DPTConfig``
+            fields for the encoder (a separate backbone's
+            ``backbone_config`` included); raises ``ValueError`` for
+            settings Transformers lacks.
+        rules (Callable): ``(backbone_cfg) -> list[Rule]`` renaming the
+            ``backbone.*`` keys (qkv already split into query/key/value
+            under ``backbone.layers.N.attn.{query,key,value}``).
+        check_neck (Callable): ``(backbone_cfg, neck_cfg) -> None``; raises
+            ``ValueError`` for neck settings this family's Transformers
+            model lacks (which levels pass through, readouts).
+        fills (Callable): ``(backbone_cfg) -> dict`` of Transformers
+            tensors dpt_mm does not keep (unused by the forward), used when
+            the checkpoint does not carry hf2mm's copies.
+        tasks (tuple[str]): ``'depth'`` and/or ``'seg'``: the Transformers
+            classes that take this encoder.
+    """
+    config: Callable[[Mapping[str, Any]], Dict[str, Any]]
+    rules: Callable[[Mapping[str, Any]], List[Rule]]
+    check_neck: Callable[[Mapping[str, Any], Mapping[str, Any]], None]
+    fills: Callable[[Mapping[str, Any]], Dict[str, Tensor]] = _no_fills
+    tasks: Tuple[str, ...] = field(default=('depth', 'seg'))
