@@ -24,6 +24,7 @@ from .hf_export_beit import BEIT_FAMILY
 from .hf_export_family import HFFamily
 from .hf_export_family import cfg_get as _get
 from .hf_export_family import refuse as _refuse
+from .hf_export_swinv2 import SWINV2_FAMILY
 
 __all__ = [
     'MM2HF_FAMILIES', 'HFFamily', 'HF_UNUSED_FILL', 'convert_mm_to_hf',
@@ -165,6 +166,7 @@ MM2HF_FAMILIES: Dict[str, HFFamily] = {
     'DPTViTHybrid': HFFamily(_hybrid_config, _vit_rules, _vit_neck,
                              _vit_fills),
     'DPTBEiT': BEIT_FAMILY,
+    'DPTSwinV2': SWINV2_FAMILY,
 }
 
 

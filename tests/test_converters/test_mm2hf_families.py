@@ -52,6 +52,10 @@ ROUND_TRIP = {
     # Shared bias, absolute position embedding, no layer scale, 3 hooks,
     # readout 'add'.
     'beit_variants': CASES['beit_variants'],
+    # Blocks alternating shifted windows, a stage smaller than its window.
+    'swinv2': CASES['swinv2'],
+    # Two hooked stages of four.
+    'swinv2_two_stages': CASES['swinv2_two_stages'],
 }
 
 
@@ -131,6 +135,7 @@ TF_HEAD = dict(output_mode='inverse_depth', channels=32, min_depth=None,
                max_depth=None)
 TOY = {
     'beit': ('configs/toy/dpt_toy_beit_depth.py', {}),
+    'swinv2': ('configs/toy/dpt_toy_swinv2_depth.py', {}),
 }
 
 
@@ -185,6 +190,12 @@ def test_what_transformers_lacks_is_refused_by_name(tmp_path) -> None:
              'neck.passthrough_indices')
     _refused(beit, 'decode_head', dict(type='DPTSegHead', num_classes=3),
              'decode_head.type')
+    swin = hf_config_to_mm_config(CASES['swinv2'](), 'depth')
+    _refused(swin, 'neck', dict(passthrough_indices=(0, 1)),
+             'neck.passthrough_indices')
+    _refused(swin, 'neck', dict(reassemble_channels=(8, 16, 32, 32)),
+             'neck.reassemble_channels')
+    _refused(swin, 'backbone', dict(img_size=(64, 96)), 'backbone.img_size')
     # The toy config as it is: metric depth with test-time clamps.
     toy = Config.fromfile(osp.join(REPO, TOY['beit'][0])).model.to_dict()
     with pytest.raises(ValueError, match=r'decode_head\.output_mode'):
