@@ -4,7 +4,10 @@ Pure functions over configs and state dicts, used by
 ``tools/model_converters/mm2hf.py`` and the tests. Each backbone family
 registers its part in :data:`MM2HF_FAMILIES` (keyed by the backbone's
 ``type``): the Transformers config fields of the encoder and the renaming
-rules of its weights. The neck and heads are shared by all families.
+rules of its weights. ViT and ViT-Hybrid are here; BEiT, Swin V2 and
+DINOv2 (a separate ``backbone_config``) come from
+:mod:`.hf_export_beit`, :mod:`.hf_export_swinv2` and
+:mod:`.hf_export_dinov2`. The neck and heads are shared by all families.
 
 A setting Transformers cannot express (another depth output mode, a
 readout the hybrid lacks, an auxiliary head on another fused map, the
@@ -12,7 +15,6 @@ release's weight standardisation...) raises ``ValueError`` naming the
 config key, so an exported model always gives the numbers dpt_mm gives.
 """
 import copy
-import re
 from typing import Any, Dict, List, Mapping, Optional
 
 import torch
@@ -21,6 +23,10 @@ from torch import Tensor
 from .common import BN, Conversion, Rule, WB, apply_rules
 from .hf import _BIT_DEFAULTS, _DPT_DEFAULTS, resolve_hf_config
 from .hf_export_beit import BEIT_FAMILY
+from .hf_export_dinov2 import (dinov2_backbone_config_to_hf,
+                               dinov2_backbone_rules_to_hf,
+                               dinov2_backbone_unused_to_hf,
+                               split_fused_qkv)
 from .hf_export_family import HFFamily
 from .hf_export_family import cfg_get as _get
 from .hf_export_family import refuse as _refuse
@@ -39,6 +45,10 @@ HF_UNUSED_FILL = {
     'dpt.layernorm.bias': 'zeros (final LayerNorm, read by DPTModel only)',
     'neck.fusion_stage.layers.0.residual_layer1.*':
     'zeros (deepest fusion layer: never used without a lateral input)',
+    'backbone.embeddings.mask_token':
+    'zeros (DINOv2 mask token: masked-image pretraining only)',
+    'backbone.layernorm.*':
+    'ones/zeros (DINOv2 final LayerNorm with norm_outputs=False)',
 }
 
 
@@ -159,14 +169,46 @@ def _vit_fills(backbone: Mapping[str, Any]) -> Dict[str, Tensor]:
             'dpt.layernorm.bias': torch.zeros(embed)}
 
 
-# Backbone type → its Transformers mapping; the other families' entries
-# come from their own modules.
+def _dinov2_config(backbone: Mapping[str, Any]) -> Dict[str, Any]:
+    return dict(is_hybrid=False,
+                backbone_config=dinov2_backbone_config_to_hf(backbone),
+                neck_ignore_stages=[], backbone_featmap_shape=None)
+
+
+def _dinov2_rules(backbone: Mapping[str, Any]) -> List[Rule]:
+    return dinov2_backbone_rules_to_hf(backbone, 'backbone.')
+
+
+def _dinov2_neck(backbone: Mapping[str, Any],
+                 neck: Mapping[str, Any]) -> None:
+    passthrough = tuple(_get(neck, 'passthrough_indices', ()))
+    if passthrough:
+        raise _refuse('neck.passthrough_indices', passthrough,
+                      'every DINOv2 level goes through the reassemble stage')
+    readout = _get(neck, 'readout_type', 'project')
+    if readout != 'ignore' and not _get(backbone, 'output_cls_token', True):
+        raise _refuse('backbone.output_cls_token', False,
+                      f'its {readout!r} readout reads the class token')
+
+
+def _dinov2_fills(backbone: Mapping[str, Any]) -> Dict[str, Tensor]:
+    return {key: value for key, (value, _) in
+            dinov2_backbone_unused_to_hf(backbone, 'backbone.').items()}
+
+
+# Backbone type → its Transformers mapping (DPTForDepthEstimation or
+# DPTForSemanticSegmentation; Depth Anything has its own exporter). BEiT and
+# Swin V2 live in their own modules; DPT-DINOv2 reuses the DINOv2 encoder
+# rules that Depth Anything's export shares.
 MM2HF_FAMILIES: Dict[str, HFFamily] = {
     'DPTViT': HFFamily(_vit_config, _vit_rules, _vit_neck, _vit_fills),
     'DPTViTHybrid': HFFamily(_hybrid_config, _vit_rules, _vit_neck,
                              _vit_fills),
     'DPTBEiT': BEIT_FAMILY,
     'DPTSwinV2': SWINV2_FAMILY,
+    # No DPT segmenter on DINOv2 in Transformers.
+    'DPTDINOv2': HFFamily(_dinov2_config, _dinov2_rules, _dinov2_neck,
+                          _dinov2_fills, tasks=('depth', )),
 }
 
 
@@ -181,6 +223,10 @@ def _neck_config(neck: Mapping[str, Any]) -> Dict[str, Any]:
     if not _get(neck, 'align_corners', True):
         raise _refuse('neck.align_corners', False,
                       'its fusion upsampling uses align_corners=True')
+    if _get(neck, 'upsample_to_lateral', False):
+        raise _refuse('neck.upsample_to_lateral', True,
+                      'its fusion layers upsample ×2 (Depth Anything, '
+                      'another class, upsamples to the next level)')
     norm = neck.get('fusion_norm_cfg')
     if norm is not None and norm.get('type') not in ('BN', 'SyncBN'):
         raise _refuse('neck.fusion_norm_cfg.type', norm.get('type'),
@@ -214,7 +260,8 @@ def _depth_head_config(head: Mapping[str, Any], fusion: int,
     checks = [('output_mode', 'inverse_depth'), ('depth_scale', 1.0),
               ('depth_shift', 0.0), ('min_depth', None), ('max_depth', None),
               ('channels', 32), ('mid_channels', fusion // 2),
-              ('in_channels', fusion), ('align_corners', False)]
+              ('in_channels', fusion), ('align_corners', False),
+              ('upsample_factor', 2.0)]
     for key, expected in checks:
         value = head.get(key, expected)
         if key == 'mid_channels' and value is None:
@@ -392,20 +439,6 @@ def _same_model(source: Mapping[str, Any], built: Mapping[str, Any]) -> bool:
     return _plain(ours) == _plain(theirs)
 
 
-def _split_qkv(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
-    out = {}
-    regex = re.compile(_ENC + r'attn\.qkv\.' + WB)
-    for key, value in state_dict.items():
-        m = regex.fullmatch(key)
-        if m is None:
-            out[key] = value
-            continue
-        # timm's fused [q; k; v] along the output dimension.
-        for name, part in zip(('query', 'key', 'value'), value.chunk(3)):
-            out[f'backbone.layers.{m[1]}.attn.{name}.{m[2]}'] = part.clone()
-    return out
-
-
 def _neck_head_rules(num_levels: int, seg: bool) -> List[Rule]:
     def fusion(m) -> str:
         i, rest = int(m[1]), m[2]
@@ -476,7 +509,8 @@ def mm_state_dict_to_hf(state_dict: Mapping[str, Tensor],
     num_levels = len(model_cfg['neck'].get('reassemble_channels',
                                            (96, 192, 384, 768)))
     rules = family.rules(backbone) + _neck_head_rules(num_levels, seg)
-    result = apply_rules(_split_qkv(state_dict), rules, 'dpt_mm checkpoint')
+    result = apply_rules(split_fused_qkv(state_dict), rules,
+                         'dpt_mm checkpoint')
     result.num_source = len(state_dict)
     out = result.state_dict
     unused = dict(unused or {})

@@ -84,7 +84,8 @@ def beit_hf_rules(backbone: Mapping[str, Any]) -> List[Rule]:
     attn = _HF_LAYER + 'attention.attention.'
     return [
         Rule(r'backbone\.cls_token', 'backbone.embeddings.cls_token'),
-        Rule(r'backbone\.pos_embed', 'backbone.embeddings.position_embeddings'),
+        Rule(r'backbone\.pos_embed',
+             'backbone.embeddings.position_embeddings'),
         Rule(r'backbone\.patch_embed\.proj\.' + WB,
              r'backbone.embeddings.patch_embeddings.projection.\1'),
         Rule(_LAYER + r'gamma_([12])', _HF_LAYER + r'lambda_\2'),
@@ -98,7 +99,8 @@ def beit_hf_rules(backbone: Mapping[str, Any]) -> List[Rule]:
              _HF_LAYER + r'attention.output.dense.\2'),
         Rule(_LAYER + r'norm1\.' + WB, _HF_LAYER + r'layernorm_before.\2'),
         Rule(_LAYER + r'norm2\.' + WB, _HF_LAYER + r'layernorm_after.\2'),
-        Rule(_LAYER + r'mlp\.fc1\.' + WB, _HF_LAYER + r'intermediate.dense.\2'),
+        Rule(_LAYER + r'mlp\.fc1\.' + WB,
+             _HF_LAYER + r'intermediate.dense.\2'),
         Rule(_LAYER + r'mlp\.fc2\.' + WB, _HF_LAYER + r'output.dense.\2'),
         Rule(r'backbone\.rel_pos_bias\.relative_position_bias_table',
              # Transformers 5.24 saves the shared table under beit.

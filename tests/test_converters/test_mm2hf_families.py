@@ -32,6 +32,7 @@ from dpt_mm.utils import save_checkpoint_file  # noqa: E402
 
 from test_family_beit_swinv2 import (CASES, beit_config,  # noqa: E402
                                      randomize)
+from test_family_dinov2 import dinov2_config as dinov2_backbone  # noqa: E402
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '../..'))
 RTOL = 1e-5
@@ -56,7 +57,22 @@ ROUND_TRIP = {
     'swinv2': CASES['swinv2'],
     # Two hooked stages of four.
     'swinv2_two_stages': CASES['swinv2_two_stages'],
+    'dinov2': lambda: dinov2_config(),
+    # The published models' settings: hooked outputs not normed (the final
+    # LayerNorm is unused), fusion convs without bias, add_projection
+    # (256 channels: hard-coded in Transformers).
+    'dinov2_published': lambda: dinov2_config(
+        backbone=dict(apply_layernorm=False), add_projection=True,
+        fusion_hidden_size=256, use_bias_in_fusion_residual=False),
 }
+
+
+def dinov2_config(backbone=None, **kwargs) -> transformers.DPTConfig:
+    """DPT + 4-block DINOv2 (D=32, patch 14, 56×56 → 4×4 grid)."""
+    base = dict(backbone_config=dinov2_backbone(**(backbone or {})),
+                neck_hidden_sizes=[8, 16, 24, 32], fusion_hidden_size=16)
+    base.update(kwargs)
+    return transformers.DPTConfig(**base)
 
 
 def hf_load(folder: str) -> torch.nn.Module:
@@ -136,14 +152,20 @@ TF_HEAD = dict(output_mode='inverse_depth', channels=32, min_depth=None,
 TOY = {
     'beit': ('configs/toy/dpt_toy_beit_depth.py', {}),
     'swinv2': ('configs/toy/dpt_toy_swinv2_depth.py', {}),
+    # Transformers' DINOv2 reshapes its position table to a square grid;
+    # its add_projection is 256 → 256 (the toy's fusion width is 32).
+    'dinov2': ('configs/toy/dpt_dinov2_toy_depth.py',
+               dict(backbone=dict(img_size=98),
+                    decode_head=dict(add_projection=False))),
 }
 
 
 def _toy_config(name: str, tmp_path) -> Config:
-    path, backbone = TOY[name]
+    path, changes = TOY[name]
     cfg = Config.fromfile(osp.join(REPO, path))
     cfg.model.decode_head.update(TF_HEAD)
-    cfg.model.backbone.update(backbone)
+    for part, change in changes.items():
+        cfg.model[part].update(change)
     size = cfg.model.backbone.img_size
     size = size if isinstance(size, int) else size[0]
     cfg.inference_pipeline = [
@@ -196,7 +218,17 @@ def test_what_transformers_lacks_is_refused_by_name(tmp_path) -> None:
     _refused(swin, 'neck', dict(reassemble_channels=(8, 16, 32, 32)),
              'neck.reassemble_channels')
     _refused(swin, 'backbone', dict(img_size=(64, 96)), 'backbone.img_size')
-    # The toy config as it is: metric depth with test-time clamps.
-    toy = Config.fromfile(osp.join(REPO, TOY['beit'][0])).model.to_dict()
-    with pytest.raises(ValueError, match=r'decode_head\.output_mode'):
-        mm_config_to_hf_config(toy)
+    dinov2 = hf_config_to_mm_config(dinov2_config(), 'depth')
+    _refused(dinov2, 'backbone', dict(pos_embed_interp_offset=0.1),
+             'backbone.pos_embed_interp_offset')
+    _refused(dinov2, 'neck', dict(upsample_to_lateral=True),
+             'neck.upsample_to_lateral')
+    _refused(dinov2, 'decode_head', dict(upsample_factor=1.0),
+             'decode_head.upsample_factor')
+    # The toy configs as they are: metric depth with test-time clamps, and
+    # DINOv2 on a non-square position table.
+    for name, key in (('beit', 'decode_head.output_mode'),
+                      ('dinov2', 'backbone.img_size')):
+        toy = Config.fromfile(osp.join(REPO, TOY[name][0])).model.to_dict()
+        with pytest.raises(ValueError, match=key.replace('.', r'\.')):
+            mm_config_to_hf_config(toy)

@@ -5,7 +5,9 @@
 OUT_DIR receives ``config.json``, ``model.safetensors`` and
 ``preprocessor_config.json``: ``pipeline('depth-estimation', model=OUT_DIR)``,
 ``AutoModelForDepthEstimation`` and ``DPTForSemanticSegmentation`` load it
-with no missing or unexpected keys and give dpt_mm's numbers. The image
+with no missing or unexpected keys and give dpt_mm's numbers. Encoders:
+ViT and ViT-Hybrid (depth and segmentation); BEiT, Swin V2 and DINOv2 as
+``DPTForDepthEstimation`` with a ``backbone_config``. The image
 processor comes from the config's ``inference_pipeline`` (``DPTResize`` with
 ``backend='pil'``) and data preprocessor. A setting Transformers cannot
 express (a depth output mode, readout or auxiliary head it lacks, the
