@@ -208,7 +208,8 @@ MM2HF_FAMILIES: Dict[str, HFFamily] = {
     'DPTSwinV2': SWINV2_FAMILY,
     # No DPT segmenter on DINOv2 in Transformers.
     'DPTDINOv2': HFFamily(_dinov2_config, _dinov2_rules, _dinov2_neck,
-                          _dinov2_fills, tasks=('depth', )),
+                          _dinov2_fills, tasks=('depth', ),
+                          output_mode='depth'),
 }
 
 
@@ -253,11 +254,16 @@ def _head_in_index(in_index: int, num_levels: int) -> int:
 
 
 def _depth_head_config(head: Mapping[str, Any], fusion: int,
-                       num_levels: int) -> Dict[str, Any]:
+                       num_levels: int, output_mode: str) -> Dict[str, Any]:
     if _type_name(head) != 'DPTDepthHead':
         raise _refuse('decode_head.type', _type_name(head),
                       'DPTForDepthEstimation has the DPT depth head only')
-    checks = [('output_mode', 'inverse_depth'), ('depth_scale', 1.0),
+    mode = head.get('output_mode') or 'inverse_depth'
+    if mode != output_mode:
+        raise _refuse('decode_head.output_mode', mode,
+                      f'its predicted_depth stands for {output_mode!r} in '
+                      'the models of this backbone family')
+    checks = [('depth_scale', 1.0),
               ('depth_shift', 0.0), ('min_depth', None), ('max_depth', None),
               ('channels', 32), ('mid_channels', fusion // 2),
               ('in_channels', fusion), ('align_corners', False),
@@ -388,7 +394,8 @@ def mm_config_to_hf_config(model_cfg: Mapping[str, Any],
         cfg['label2id'] = {c: i for i, c in enumerate(classes)}
         cfg['architectures'] = ['DPTForSemanticSegmentation']
     else:
-        cfg.update(_depth_head_config(head, fusion, num_levels))
+        cfg.update(_depth_head_config(head, fusion, num_levels,
+                                      family.output_mode))
         resize_mode = (model_cfg.get('test_cfg') or {}).get('resize_mode',
                                                             'bicubic')
         if resize_mode != 'bicubic':

@@ -97,9 +97,14 @@ class HFFamily:
             the checkpoint does not carry hf2mm's copies.
         tasks (tuple[str]): ``'depth'`` and/or ``'seg'``: the Transformers
             classes that take this encoder.
+        output_mode (str): What ``predicted_depth`` (the raw ReLU output)
+            stands for in this family's Transformers models, as
+            ``DPTDepthHead.output_mode``: relative inverse depth (MiDaS) or
+            metric depth (DPT-DINOv2); config.json cannot say which.
     """
     config: Callable[[Mapping[str, Any]], Dict[str, Any]]
     rules: Callable[[Mapping[str, Any]], List[Rule]]
     check_neck: Callable[[Mapping[str, Any], Mapping[str, Any]], None]
     fills: Callable[[Mapping[str, Any]], Dict[str, Tensor]] = _no_fills
     tasks: Tuple[str, ...] = field(default=('depth', 'seg'))
+    output_mode: str = 'inverse_depth'

@@ -146,12 +146,12 @@ def randomize_mm(model: torch.nn.Module, x: torch.Tensor) -> torch.nn.Module:
 
 
 # What Transformers' depth head is: raw ReLU output (no metric clamps), 32
-# channels before the last conv.
-TF_HEAD = dict(output_mode='inverse_depth', channels=32, min_depth=None,
-               max_depth=None)
+# channels before the last conv; relative inverse depth but for DINOv2.
+TF_HEAD = dict(channels=32, min_depth=None, max_depth=None)
+RELATIVE = dict(decode_head=dict(output_mode='inverse_depth'))
 TOY = {
-    'beit': ('configs/toy/dpt_toy_beit_depth.py', {}),
-    'swinv2': ('configs/toy/dpt_toy_swinv2_depth.py', {}),
+    'beit': ('configs/toy/dpt_toy_beit_depth.py', RELATIVE),
+    'swinv2': ('configs/toy/dpt_toy_swinv2_depth.py', RELATIVE),
     # Transformers' DINOv2 reshapes its position table to a square grid;
     # its add_projection is 256 → 256 (the toy's fusion width is 32).
     'dinov2': ('configs/toy/dpt_dinov2_toy_depth.py',
@@ -225,6 +225,9 @@ def test_what_transformers_lacks_is_refused_by_name(tmp_path) -> None:
              'neck.upsample_to_lateral')
     _refused(dinov2, 'decode_head', dict(upsample_factor=1.0),
              'decode_head.upsample_factor')
+    # Transformers' DPT-DINOv2 models predict metric depth.
+    _refused(dinov2, 'decode_head', dict(output_mode='inverse_depth'),
+             'decode_head.output_mode')
     # The toy configs as they are: metric depth with test-time clamps, and
     # DINOv2 on a non-square position table.
     for name, key in (('beit', 'decode_head.output_mode'),
@@ -232,3 +235,52 @@ def test_what_transformers_lacks_is_refused_by_name(tmp_path) -> None:
         toy = Config.fromfile(osp.join(REPO, TOY[name][0])).model.to_dict()
         with pytest.raises(ValueError, match=key.replace('.', r'\.')):
             mm_config_to_hf_config(toy)
+
+
+def _with_defaults(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """A component config with the class defaults filled in."""
+    import inspect
+    params = inspect.signature(MODELS.get(cfg['type']).__init__).parameters
+    out = {k: p.default for k, p in params.items()
+           if p.default is not inspect.Parameter.empty}
+    out.update({k: v for k, v in cfg.items() if v is not None})
+    out.pop('loss_decode', None)
+    if 'mid_channels' in out and out['mid_channels'] is None:
+        out['mid_channels'] = out['in_channels'] // 2  # DPTDepthHead's
+    return json.loads(json.dumps(out))  # tuples and lists alike
+
+
+@pytest.mark.parametrize('size', ['vits', 'vitb', 'vitl', 'vitg'])
+def test_dpt_dinov2_configs_match_transformers(size: str) -> None:
+    """configs/dpt_dinov2/ against the DPTConfig of Transformers'
+    convert_dinov2_depth_to_hf.py (Dinov2 hooked at [3, 6, 9, 12] for S,
+    apply_layernorm=False, neck widths D/8..D, fusion without bias,
+    add_projection; B/L/G with the DINOv2 repository's hooks), read by
+    hf2mm: the same backbone, neck and head. Only the test-time clamps to
+    [min_depth, max_depth] are dpt_mm's own (Transformers does not clamp).
+    """
+    from transformers import Dinov2Config
+    from dpt_mm.converters import hf_config_to_mm_config
+    embed, layers, heads, hooks = dict(
+        vits=(384, 12, 6, [3, 6, 9, 12]), vitb=(768, 12, 12, [3, 6, 9, 12]),
+        vitl=(1024, 24, 16, [5, 12, 18, 24]),
+        vitg=(1536, 40, 24, [10, 20, 30, 40]))[size]
+    backbone = Dinov2Config(
+        hidden_size=embed, num_hidden_layers=layers, num_attention_heads=heads,
+        image_size=518, patch_size=14, out_indices=hooks,
+        apply_layernorm=False, reshape_hidden_states=False,
+        use_swiglu_ffn=size == 'vitg')
+    hf = transformers.DPTConfig(
+        backbone_config=backbone,
+        neck_hidden_sizes=[embed // 8, embed // 4, embed // 2, embed],
+        use_bias_in_fusion_residual=False, add_projection=True)
+    theirs = hf_config_to_mm_config(hf.to_dict(), 'depth')
+    for dataset, max_depth in (('nyu', 10.0), ('kitti', 80.0)):
+        ours = Config.fromfile(osp.join(
+            REPO, f'configs/dpt_dinov2/dpt-dinov2_{size}_{dataset}.py'))
+        ours = ours.model.to_dict()
+        assert ours['decode_head'].pop('max_depth') == max_depth
+        assert ours['decode_head'].pop('min_depth') == 1e-3
+        for part in ('backbone', 'neck', 'decode_head'):
+            assert _with_defaults(ours[part]) == _with_defaults(
+                theirs[part]), (size, dataset, part)
