@@ -30,6 +30,7 @@ from .hf_export_dinov2 import (dinov2_backbone_config_to_hf,
 from .hf_export_family import HFFamily
 from .hf_export_family import cfg_get as _get
 from .hf_export_family import refuse as _refuse
+from .hf_export_family import token_neck_check
 from .hf_export_swinv2 import SWINV2_FAMILY
 
 __all__ = [
@@ -179,18 +180,6 @@ def _dinov2_rules(backbone: Mapping[str, Any]) -> List[Rule]:
     return dinov2_backbone_rules_to_hf(backbone, 'backbone.')
 
 
-def _dinov2_neck(backbone: Mapping[str, Any],
-                 neck: Mapping[str, Any]) -> None:
-    passthrough = tuple(_get(neck, 'passthrough_indices', ()))
-    if passthrough:
-        raise _refuse('neck.passthrough_indices', passthrough,
-                      'every DINOv2 level goes through the reassemble stage')
-    readout = _get(neck, 'readout_type', 'project')
-    if readout != 'ignore' and not _get(backbone, 'output_cls_token', True):
-        raise _refuse('backbone.output_cls_token', False,
-                      f'its {readout!r} readout reads the class token')
-
-
 def _dinov2_fills(backbone: Mapping[str, Any]) -> Dict[str, Tensor]:
     return {key: value for key, (value, _) in
             dinov2_backbone_unused_to_hf(backbone, 'backbone.').items()}
@@ -207,8 +196,9 @@ MM2HF_FAMILIES: Dict[str, HFFamily] = {
     'DPTBEiT': BEIT_FAMILY,
     'DPTSwinV2': SWINV2_FAMILY,
     # No DPT segmenter on DINOv2 in Transformers.
-    'DPTDINOv2': HFFamily(_dinov2_config, _dinov2_rules, _dinov2_neck,
-                          _dinov2_fills, tasks=('depth', ),
+    'DPTDINOv2': HFFamily(_dinov2_config, _dinov2_rules,
+                          token_neck_check('DINOv2'), _dinov2_fills,
+                          tasks=('depth', ),
                           output_mode='depth'),
 }
 

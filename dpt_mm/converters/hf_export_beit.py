@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Mapping
 from .common import Rule, WB
 from .hf_beit import BEIT_DEFAULTS
 from .hf_export_family import (HFFamily, cfg_get, hf_stages, refuse,
-                               square_size)
+                               square_size, token_neck_check)
 
 __all__ = ['BEIT_FAMILY', 'beit_hf_config', 'beit_hf_rules']
 
@@ -109,19 +109,8 @@ def beit_hf_rules(backbone: Mapping[str, Any]) -> List[Rule]:
     ]
 
 
-def _beit_neck(backbone: Mapping[str, Any], neck: Mapping[str, Any]) -> None:
-    passthrough = tuple(cfg_get(neck, 'passthrough_indices', ()))
-    if passthrough:
-        raise refuse('neck.passthrough_indices', passthrough,
-                     'every BEiT level goes through the reassemble stage')
-    readout = cfg_get(neck, 'readout_type', 'project')
-    if readout != 'ignore' and not cfg_get(backbone, 'output_cls_token',
-                                           True):
-        raise refuse('backbone.output_cls_token', False,
-                     f'its {readout!r} readout reads the class token')
-
-
 # BEiT has no DPT segmenter in Transformers (DPTForSemanticSegmentation
 # builds a ViT).
-BEIT_FAMILY = HFFamily(beit_hf_config, beit_hf_rules, _beit_neck,
+BEIT_FAMILY = HFFamily(beit_hf_config, beit_hf_rules,
+                       token_neck_check('BEiT'),
                        tasks=('depth', ))

@@ -14,7 +14,10 @@ from torch import Tensor
 
 from .common import Rule
 
-__all__ = ['HFFamily', 'cfg_get', 'hf_stages', 'refuse', 'square_size']
+__all__ = [
+    'HFFamily', 'cfg_get', 'hf_stages', 'refuse', 'square_size',
+    'token_neck_check'
+]
 
 
 def refuse(key: str, value: Any, why: str) -> ValueError:
@@ -71,6 +74,34 @@ def hf_stages(out_indices: Sequence[int], num_stages: int,
         raise refuse(key, tuple(out_indices), 'its backbones return stages '
                      'in increasing order, each once')
     return [f'stage{i + 1}' for i in indices], [i + 1 for i in indices]
+
+
+def token_neck_check(name: str
+                     ) -> Callable[[Mapping[str, Any], Mapping[str, Any]],
+                                   None]:
+    """The neck check of a token encoder with a class token (BEiT,
+    DINOv2): every level goes through the reassemble stage, and a readout
+    other than ``'ignore'`` needs the class token.
+
+    Args:
+        name (str): The encoder, for the messages.
+
+    Returns:
+        callable: ``(backbone_cfg, neck_cfg) -> None`` for
+        :attr:`HFFamily.check_neck`.
+    """
+    def check(backbone: Mapping[str, Any], neck: Mapping[str, Any]) -> None:
+        passthrough = tuple(cfg_get(neck, 'passthrough_indices', ()))
+        if passthrough:
+            raise refuse('neck.passthrough_indices', passthrough,
+                         f'every {name} level goes through the reassemble '
+                         'stage')
+        readout = cfg_get(neck, 'readout_type', 'project')
+        if readout != 'ignore' and not cfg_get(backbone, 'output_cls_token',
+                                               True):
+            raise refuse('backbone.output_cls_token', False,
+                         f'its {readout!r} readout reads the class token')
+    return check
 
 
 def _no_fills(backbone: Mapping[str, Any]) -> Dict[str, Tensor]:

@@ -221,6 +221,8 @@ def test_what_transformers_lacks_is_refused_by_name(tmp_path) -> None:
     dinov2 = hf_config_to_mm_config(dinov2_config(), 'depth')
     _refused(dinov2, 'backbone', dict(pos_embed_interp_offset=0.1),
              'backbone.pos_embed_interp_offset')
+    _refused(dinov2, 'backbone', dict(output_cls_token=False),
+             'backbone.output_cls_token')
     _refused(dinov2, 'neck', dict(upsample_to_lateral=True),
              'neck.upsample_to_lateral')
     _refused(dinov2, 'decode_head', dict(upsample_factor=1.0),
