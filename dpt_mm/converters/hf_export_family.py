@@ -52,9 +52,10 @@ def square_size(value: Any, key: str) -> int:
     return int(value)
 
 
-def hf_stages(out_indices: Sequence[int], num_stages: int,
-              key: str = 'backbone.out_indices') -> Tuple[List[str],
-                                                          List[int]]:
+def hf_stages(
+        out_indices: Sequence[int],
+        num_stages: int,
+        key: str = 'backbone.out_indices') -> Tuple[List[str], List[int]]:
     """``out_features`` and ``out_indices`` of a Transformers backbone.
 
     Transformers names the embedding output ``stem`` and the output of block
@@ -71,14 +72,14 @@ def hf_stages(out_indices: Sequence[int], num_stages: int,
     """
     indices = [int(i) % num_stages for i in out_indices]
     if indices != sorted(set(indices)):
-        raise refuse(key, tuple(out_indices), 'its backbones return stages '
-                     'in increasing order, each once')
+        raise refuse(
+            key, tuple(out_indices), 'its backbones return stages '
+            'in increasing order, each once')
     return [f'stage{i + 1}' for i in indices], [i + 1 for i in indices]
 
 
-def token_neck_check(name: str
-                     ) -> Callable[[Mapping[str, Any], Mapping[str, Any]],
-                                   None]:
+def token_neck_check(
+        name: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]], None]:
     """The neck check of a token encoder with a class token (BEiT,
     DINOv2): every level goes through the reassemble stage, and a readout
     other than ``'ignore'`` needs the class token.
@@ -90,17 +91,20 @@ def token_neck_check(name: str
         callable: ``(backbone_cfg, neck_cfg) -> None`` for
         :attr:`HFFamily.check_neck`.
     """
+
     def check(backbone: Mapping[str, Any], neck: Mapping[str, Any]) -> None:
         passthrough = tuple(cfg_get(neck, 'passthrough_indices', ()))
         if passthrough:
-            raise refuse('neck.passthrough_indices', passthrough,
-                         f'every {name} level goes through the reassemble '
-                         'stage')
+            raise refuse(
+                'neck.passthrough_indices', passthrough,
+                f'every {name} level goes through the reassemble '
+                'stage')
         readout = cfg_get(neck, 'readout_type', 'project')
         if readout != 'ignore' and not cfg_get(backbone, 'output_cls_token',
                                                True):
             raise refuse('backbone.output_cls_token', False,
                          f'its {readout!r} readout reads the class token')
+
     return check
 
 
