@@ -1,4 +1,4 @@
-"""dpt_mm ``DPTDINOv2`` → Transformers ``Dinov2Backbone``: config and weights.
+"""dpt_mm ``DPTDINOv2`` → Transformers ``Dinov2Backbone``: config, weights.
 
 The reverse of the backbone half of :mod:`.hf_dinov2`, shared by the two
 Transformers classes that put a DPT decoder on a DINOv2 encoder
