@@ -1,9 +1,11 @@
 """Transformers' DPT layout shared by every DPT-style converter.
 
 ``DPTConfig``'s defaults and the key rules of the DPT neck and heads
-(``neck.*``, ``head.*``, ``auxiliary_head.*``; the neck's both ways): :mod:`.hf` uses them for
+(``neck.*``, ``head.*``, ``auxiliary_head.*``): :mod:`.hf` uses them for
 DPT with ViT/hybrid/BEiT/Swin V2 encoders, :mod:`.hf_dinov2` for DPT-DINOv2
-and Depth Anything. A module of its own so neither imports the other.
+and Depth Anything. The neck's rules the other way serve both exports
+(:mod:`.hf_export`, :mod:`.hf_export_depth_anything`). A module of its own
+so none of these imports another.
 """
 from typing import Any, Dict, List
 

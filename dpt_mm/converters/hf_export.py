@@ -189,6 +189,10 @@ def _neck_config(neck: Mapping[str, Any], hybrid: bool) -> Dict[str, Any]:
     if not _get(neck, 'align_corners', True):
         raise _refuse('neck.align_corners', False,
                       'its fusion upsampling uses align_corners=True')
+    if neck.get('upsample_to_lateral'):
+        raise _refuse('neck.upsample_to_lateral', True,
+                      'its fusion layers upsample ×2 (to the next level, as '
+                      'here, only in Depth Anything, on a DPTDINOv2)')
     norm = neck.get('fusion_norm_cfg')
     if norm is not None and norm.get('type') not in ('BN', 'SyncBN'):
         raise _refuse('neck.fusion_norm_cfg.type', norm.get('type'),

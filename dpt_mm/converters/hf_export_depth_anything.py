@@ -25,7 +25,7 @@ from torch import Tensor
 from .common import Conversion, Rule, WB, apply_rules
 from .hf_dinov2 import dinov2_family_to_mm_config
 from .hf_dpt import _neck_rules_to_hf
-from .hf_export_dinov2 import (dinov2_backbone_config_to_hf,
+from .hf_export_dinov2 import (_get, _type_name, dinov2_backbone_config_to_hf,
                                dinov2_backbone_rules_to_hf,
                                dinov2_backbone_unused_to_hf, split_fused_qkv)
 
@@ -38,16 +38,6 @@ __all__ = [
 # never gets: Transformers has it (shaped as the second), dpt_mm does not.
 _DEEPEST_UNIT = 'neck.fusion_stage.layers.0.residual_layer1.'
 _DEEPEST_TWIN = 'neck.fusion_stage.layers.0.residual_layer2.'
-
-
-def _type_name(cfg: Mapping[str, Any]) -> str:
-    kind = cfg.get('type', '')
-    return kind if isinstance(kind, str) else kind.__name__
-
-
-def _get(cfg: Mapping[str, Any], key: str, default: Any) -> Any:
-    value = cfg.get(key, default)
-    return default if value is None else value
 
 
 def _refuse(key: str, value: Any, why: str) -> ValueError:

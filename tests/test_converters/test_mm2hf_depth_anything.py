@@ -192,6 +192,14 @@ def test_refusals_name_the_key(tmp_path, capsys):
         cfg[part].update(value)
         with pytest.raises(ValueError, match=named.replace('.', r'\.')):
             mm_config_to_hf_config(cfg)
+    # Fusion to the next level's size on another backbone: not DPT's.
+    vit = hf_config_to_mm_config(transformers.DPTConfig(
+        hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
+        intermediate_size=64, image_size=64, neck_hidden_sizes=[8, 16, 24, 32],
+        fusion_hidden_size=16, backbone_out_indices=[0, 1, 2, 3]), 'depth')
+    vit['neck']['upsample_to_lateral'] = True
+    with pytest.raises(ValueError, match=r'neck\.upsample_to_lateral'):
+        mm_config_to_hf_config(vit)
     # The CLI: one line naming the option, no traceback.
     model_cfg = toy_model_cfg()
     cfg_path = tmp_path / 'toy.py'
