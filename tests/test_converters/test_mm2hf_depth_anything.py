@@ -14,7 +14,9 @@ exported back by ``mm2hf.py``:
 A model built from ``configs/toy/depth_anything_toy_depth.py`` (made
 exportable: square position table, Transformers' position resizing) goes
 through ``mm2hf.py`` to ``pipeline('depth-estimation')`` and gives
-``inference_model``'s depth map on a non-square photo to 1e-4.
+``inference_model``'s depth map on a non-square photo to 1e-4. The
+encoder half (:mod:`dpt_mm.converters.hf_export_dinov2`) also inverts a
+DPT-DINOv2 folder's backbone, for the DPT export that reuses it.
 """
 import json
 import os.path as osp
@@ -29,12 +31,15 @@ from mmseg.registry import MODELS  # noqa: E402
 
 from dpt_mm.apis import inference_model, init_model  # noqa: E402
 from dpt_mm.converters import (hf_config_to_mm_config,  # noqa: E402
-                               mm_config_to_hf_config)
-from dpt_mm.converters.hf_export_dinov2 import \
-    dinov2_backbone_config_to_hf  # noqa: E402
+                               map_hf_state_dict, mm_config_to_hf_config)
+from dpt_mm.converters.common import apply_rules  # noqa: E402
+from dpt_mm.converters.hf_export_dinov2 import (  # noqa: E402
+    dinov2_backbone_config_to_hf, dinov2_backbone_rules_to_hf,
+    dinov2_backbone_unused_to_hf, split_fused_qkv)
 from dpt_mm.utils import load_checkpoint_file  # noqa: E402
 
-from test_family_dinov2 import depth_anything, dinov2_config  # noqa: E402
+from test_family_dinov2 import (depth_anything, dinov2_config,  # noqa: E402
+                                dpt_dinov2)
 from test_hf_pipeline_agreement import (_hf_state, _relative,  # noqa: E402
                                         load_script, photo)
 from test_parity_hf import randomize  # noqa: E402
@@ -228,3 +233,28 @@ def test_registers_backbone_config():
     with pytest.raises(ValueError, match='pos_embed_antialias'):
         dinov2_backbone_config_to_hf(dict(type='DPTDINOv2',
                                           num_register_tokens=4))
+
+
+@pytest.mark.parametrize('backbone', [
+    dict(), dict(use_swiglu_ffn=True, apply_layernorm=False)])
+def test_backbone_export_inverts_dpt_dinov2(backbone, tmp_path):
+    """The encoder half serves DPT-DINOv2 too: its saved backbone tensors
+    and backbone_config come back from the hf2mm conversion."""
+    hf = dpt_dinov2(backbone_config=dinov2_config(**backbone))
+    hf.save_pretrained(tmp_path)
+    from safetensors.torch import load_file
+    saved = load_file(str(tmp_path / 'model.safetensors'))
+    config = hf.config.to_dict()
+    ours = hf_config_to_mm_config(config)['backbone']
+    converted = map_hf_state_dict(saved, config).state_dict
+    back = apply_rules(split_fused_qkv(
+        {k: v for k, v in converted.items() if k.startswith('backbone.')}),
+        dinov2_backbone_rules_to_hf(ours), 'test').state_dict
+    fills = dinov2_backbone_unused_to_hf(ours)
+    source = {k: v for k, v in saved.items() if k.startswith('backbone.')}
+    assert set(back) | set(fills) == set(source)
+    assert not set(back) & set(fills)
+    for key, value in back.items():
+        assert torch.equal(value, source[key]), key
+    written = dinov2_backbone_config_to_hf(ours)
+    assert {k: config['backbone_config'][k] for k in written} == written
