@@ -9,6 +9,10 @@ DINOv2 (a separate ``backbone_config``) come from
 :mod:`.hf_export_beit`, :mod:`.hf_export_swinv2` and
 :mod:`.hf_export_dinov2`. The neck and heads are shared by all families.
 
+Depth Anything models (a ``DPTDINOv2`` under fusion blocks that upsample
+to the next level) go to ``DepthAnythingForDepthEstimation`` instead, by
+:mod:`.hf_export_depth_anything`.
+
 A setting Transformers cannot express (another depth output mode, a
 readout the hybrid lacks, an auxiliary head on another fused map, the
 release's weight standardisation...) raises ``ValueError`` naming the
@@ -22,6 +26,8 @@ from torch import Tensor
 
 from .common import BN, Conversion, Rule, WB, apply_rules
 from .hf import _BIT_DEFAULTS, _DPT_DEFAULTS, resolve_hf_config
+from . import hf_export_depth_anything as depth_anything
+from .hf_dpt import _neck_rules_to_hf
 from .hf_export_beit import BEIT_FAMILY
 from .hf_export_dinov2 import (dinov2_backbone_config_to_hf,
                                dinov2_backbone_rules_to_hf,
@@ -341,6 +347,9 @@ def mm_config_to_hf_config(model_cfg: Mapping[str, Any],
         ValueError: A setting Transformers cannot express; the message
             names the config key.
     """
+    if depth_anything.is_depth_anything_model(model_cfg):
+        return depth_anything.depth_anything_config_to_hf(model_cfg,
+                                                          source_config)
     model_cfg = copy.deepcopy(dict(model_cfg))
     backbone = model_cfg.get('backbone') or {}
     family = MM2HF_FAMILIES.get(_type_name(backbone))
@@ -437,30 +446,7 @@ def _same_model(source: Mapping[str, Any], built: Mapping[str, Any]) -> bool:
 
 
 def _neck_head_rules(num_levels: int, seg: bool) -> List[Rule]:
-    def fusion(m) -> str:
-        i, rest = int(m[1]), m[2]
-        return f'neck.fusion_stage.layers.{num_levels - 1 - i}.{rest}'
-
-    def unit(m) -> str:
-        i, u, kind, idx, param = m.groups()
-        name = 'convolution' if kind == 'conv' else 'batch_norm'
-        return (f'neck.fusion_stage.layers.{num_levels - 1 - int(i)}.'
-                f'residual_layer{u}.{name}{idx}.{param}')
-
-    rules = [
-        Rule(r'neck\.reassemble_blocks\.(\d+)\.readout\.project\.0\.' + WB,
-             r'neck.reassemble_stage.readout_projects.\1.0.\2'),
-        Rule(r'neck\.reassemble_blocks\.(\d+)\.projection\.' + WB,
-             r'neck.reassemble_stage.layers.\1.projection.\2'),
-        Rule(r'neck\.reassemble_blocks\.(\d+)\.resample\.' + WB,
-             r'neck.reassemble_stage.layers.\1.resize.\2'),
-        Rule(r'neck\.lateral_convs\.(\d+)\.weight', r'neck.convs.\1.weight'),
-        Rule(r'neck\.fusion_blocks\.(\d+)\.(out_conv)\.' + WB,
-             lambda m: f'neck.fusion_stage.layers.{num_levels - 1 - int(m[1])}'
-             f'.projection.{m[3]}'),
-        Rule(r'neck\.fusion_blocks\.(\d+)\.residual_unit([12])\.'
-             r'(conv|norm)([12])\.' + BN, unit),
-    ]
+    rules = _neck_rules_to_hf(num_levels)
     if seg:
         rules += [
             Rule(r'decode_head\.conv\.conv\.weight', 'head.head.0.weight'),
@@ -500,6 +486,9 @@ def mm_state_dict_to_hf(state_dict: Mapping[str, Tensor],
         Conversion: Transformers state dict; ``filled`` lists tensors made
         without a source.
     """
+    if depth_anything.is_depth_anything_model(model_cfg):
+        return depth_anything.depth_anything_state_dict_to_hf(
+            state_dict, model_cfg, unused)
     backbone = model_cfg['backbone']
     family = MM2HF_FAMILIES[_type_name(backbone)]
     seg = _type_name(model_cfg['decode_head']) != 'DPTDepthHead'

@@ -1,4 +1,4 @@
-"""dpt_mm ``DPTDINOv2`` → Transformers ``Dinov2Backbone``: config and weights.
+"""dpt_mm ``DPTDINOv2`` → Transformers ``Dinov2Backbone``: config, weights.
 
 The reverse of the backbone half of :mod:`.hf_dinov2`, shared by the two
 Transformers classes that put a DPT decoder on a DINOv2 encoder
@@ -8,10 +8,11 @@ Transformers classes that put a DPT decoder on a DINOv2 encoder
 Weights are written in the spelling ``save_pretrained`` writes (and the Hub
 files use): ``attention.attention.{query,key,value}``,
 ``attention.output.dense``, SwiGLU ``weights_in``/``weights_out``.
-Transformers 5 renames them on load; :func:`.hf_dinov2.
-fuse_split_projections` reads either. The Transformers config fields are
-typed strictly (``mlp_ratio`` an int, ``layerscale_value`` a float), so
-values it cannot hold are refused rather than rounded.
+Transformers 5 renames them on load; the forward converter
+(:func:`.hf_dinov2.fuse_split_projections`) reads either. The Transformers
+config fields are typed strictly (``mlp_ratio`` an int,
+``layerscale_value`` a float), so values they cannot hold are refused
+rather than rounded.
 """
 import re
 from typing import Any, Dict, List, Mapping, Tuple

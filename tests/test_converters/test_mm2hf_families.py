@@ -212,6 +212,10 @@ def test_what_transformers_lacks_is_refused_by_name(tmp_path) -> None:
              'neck.passthrough_indices')
     _refused(beit, 'decode_head', dict(type='DPTSegHead', num_classes=3),
              'decode_head.type')
+    # Fusion to the next level's size is Depth Anything's (on DINOv2 it
+    # goes to that exporter).
+    _refused(beit, 'neck', dict(upsample_to_lateral=True),
+             'neck.upsample_to_lateral')
     swin = hf_config_to_mm_config(CASES['swinv2'](), 'depth')
     _refused(swin, 'neck', dict(passthrough_indices=(0, 1)),
              'neck.passthrough_indices')
@@ -223,8 +227,6 @@ def test_what_transformers_lacks_is_refused_by_name(tmp_path) -> None:
              'backbone.pos_embed_interp_offset')
     _refused(dinov2, 'backbone', dict(output_cls_token=False),
              'backbone.output_cls_token')
-    _refused(dinov2, 'neck', dict(upsample_to_lateral=True),
-             'neck.upsample_to_lateral')
     _refused(dinov2, 'decode_head', dict(upsample_factor=1.0),
              'decode_head.upsample_factor')
     # Transformers' DPT-DINOv2 models predict metric depth.
