@@ -270,8 +270,10 @@ def dinov2_family_to_mm_config(hf_config: Any,
             fusion_norm_cfg=dict(type='BN', requires_grad=True)
             if cfg['use_batch_norm_in_fusion_residual'] else None,
             fusion_bias=cfg['use_bias_in_fusion_residual'])
+        # The published DPT-DINOv2 heads (facebook/dpt-dinov2-*, NYU and
+        # KITTI) predict metric depth in metres through the final ReLU.
         head = dict(channels=32, add_projection=cfg['add_projection'],
-                    output_mode='inverse_depth')
+                    output_mode='depth')
     neck = dict(
         type='DPTNeck',
         in_channels=bb['hidden_size'],

@@ -3,7 +3,9 @@
 ``DPTConfig``'s defaults and the key rules of the DPT neck and heads
 (``neck.*``, ``head.*``, ``auxiliary_head.*``): :mod:`.hf` uses them for
 DPT with ViT/hybrid/BEiT/Swin V2 encoders, :mod:`.hf_dinov2` for DPT-DINOv2
-and Depth Anything. A module of its own so neither imports the other.
+and Depth Anything. The neck's rules the other way serve both exports
+(:mod:`.hf_export`, :mod:`.hf_export_depth_anything`). A module of its own
+so none of these imports another.
 """
 from typing import Any, Dict, List
 
@@ -143,3 +145,28 @@ def _hf_rules(num_levels: int, task: str) -> List[Rule]:
                  r'auxiliary_head.conv_seg.\1'),
         ]
     return rules
+
+
+def _neck_rules_to_hf(num_levels: int) -> List[Rule]:
+    """The reverse of the neck part of :func:`_hf_rules`: our ``neck.*``
+    keys into Transformers' (DPT and Depth Anything alike)."""
+    def unit(m) -> str:
+        i, u, kind, idx, param = m.groups()
+        name = 'convolution' if kind == 'conv' else 'batch_norm'
+        return (f'neck.fusion_stage.layers.{num_levels - 1 - int(i)}.'
+                f'residual_layer{u}.{name}{idx}.{param}')
+
+    return [
+        Rule(r'neck\.reassemble_blocks\.(\d+)\.readout\.project\.0\.' + WB,
+             r'neck.reassemble_stage.readout_projects.\1.0.\2'),
+        Rule(r'neck\.reassemble_blocks\.(\d+)\.projection\.' + WB,
+             r'neck.reassemble_stage.layers.\1.projection.\2'),
+        Rule(r'neck\.reassemble_blocks\.(\d+)\.resample\.' + WB,
+             r'neck.reassemble_stage.layers.\1.resize.\2'),
+        Rule(r'neck\.lateral_convs\.(\d+)\.weight', r'neck.convs.\1.weight'),
+        Rule(r'neck\.fusion_blocks\.(\d+)\.(out_conv)\.' + WB,
+             lambda m: f'neck.fusion_stage.layers.{num_levels - 1 - int(m[1])}'
+             f'.projection.{m[3]}'),
+        Rule(r'neck\.fusion_blocks\.(\d+)\.residual_unit([12])\.'
+             r'(conv|norm)([12])\.' + BN, unit),
+    ]

@@ -4,7 +4,14 @@ Pure functions over configs and state dicts, used by
 ``tools/model_converters/mm2hf.py`` and the tests. Each backbone family
 registers its part in :data:`MM2HF_FAMILIES` (keyed by the backbone's
 ``type``): the Transformers config fields of the encoder and the renaming
-rules of its weights. The neck and heads are shared by all families.
+rules of its weights. ViT and ViT-Hybrid are here; BEiT, Swin V2 and
+DINOv2 (a separate ``backbone_config``) come from
+:mod:`.hf_export_beit`, :mod:`.hf_export_swinv2` and
+:mod:`.hf_export_dinov2`. The neck and heads are shared by all families.
+
+Depth Anything models (a ``DPTDINOv2`` under fusion blocks that upsample
+to the next level) go to ``DepthAnythingForDepthEstimation`` instead, by
+:mod:`.hf_export_depth_anything`.
 
 A setting Transformers cannot express (another depth output mode, a
 readout the hybrid lacks, an auxiliary head on another fused map, the
@@ -12,15 +19,25 @@ release's weight standardisation...) raises ``ValueError`` naming the
 config key, so an exported model always gives the numbers dpt_mm gives.
 """
 import copy
-import re
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import torch
 from torch import Tensor
 
 from .common import BN, Conversion, Rule, WB, apply_rules
 from .hf import _BIT_DEFAULTS, _DPT_DEFAULTS, resolve_hf_config
+from . import hf_export_depth_anything as depth_anything
+from .hf_dpt import _neck_rules_to_hf
+from .hf_export_beit import BEIT_FAMILY
+from .hf_export_dinov2 import (dinov2_backbone_config_to_hf,
+                               dinov2_backbone_rules_to_hf,
+                               dinov2_backbone_unused_to_hf,
+                               split_fused_qkv)
+from .hf_export_family import HFFamily
+from .hf_export_family import cfg_get as _get
+from .hf_export_family import refuse as _refuse
+from .hf_export_family import token_neck_check
+from .hf_export_swinv2 import SWINV2_FAMILY
 
 __all__ = [
     'MM2HF_FAMILIES', 'HFFamily', 'HF_UNUSED_FILL', 'convert_mm_to_hf',
@@ -35,33 +52,11 @@ HF_UNUSED_FILL = {
     'dpt.layernorm.bias': 'zeros (final LayerNorm, read by DPTModel only)',
     'neck.fusion_stage.layers.0.residual_layer1.*':
     'zeros (deepest fusion layer: never used without a lateral input)',
+    'backbone.embeddings.mask_token':
+    'zeros (DINOv2 mask token: masked-image pretraining only)',
+    'backbone.layernorm.*':
+    'ones/zeros (DINOv2 final LayerNorm with norm_outputs=False)',
 }
-
-
-@dataclass
-class HFFamily:
-    """How one backbone family maps onto Transformers.
-
-    Attributes:
-        config (Callable): ``(backbone_cfg) -> dict`` of ``DPTConfig``
-            fields for the encoder; raises ``ValueError`` for settings
-            Transformers lacks.
-        rules (Callable): ``(backbone_cfg) -> list[Rule]`` renaming the
-            ``backbone.*`` keys (qkv already split into query/key/value
-            under ``backbone.layers.N.attn.{query,key,value}``).
-    """
-    config: Callable[[Mapping[str, Any]], Dict[str, Any]]
-    rules: Callable[[Mapping[str, Any]], List[Rule]]
-
-
-def _refuse(key: str, value: Any, why: str) -> ValueError:
-    return ValueError(f'{key}={value!r} cannot be expressed in Transformers '
-                      f'DPT: {why}')
-
-
-def _get(cfg: Mapping[str, Any], key: str, default: Any) -> Any:
-    value = cfg.get(key, default)
-    return default if value is None else value
 
 
 def _vit_config(backbone: Mapping[str, Any]) -> Dict[str, Any]:
@@ -164,11 +159,53 @@ def _vit_rules(backbone: Mapping[str, Any]) -> List[Rule]:
     ]
 
 
-# Backbone type → its Transformers mapping. Other families (BEiT, Swin v2,
-# DINOv2) add an entry from their own module.
+def _vit_neck(backbone: Mapping[str, Any], neck: Mapping[str, Any]) -> None:
+    hybrid = backbone.get('type') == 'DPTViTHybrid'
+    passthrough = tuple(_get(neck, 'passthrough_indices', ()))
+    if passthrough != ((0, 1) if hybrid else ()):
+        raise _refuse('neck.passthrough_indices', passthrough,
+                      'only the hybrid passes its two BiT maps through')
+    if hybrid and _get(neck, 'readout_type', 'project') != 'project':
+        raise _refuse('neck.readout_type', neck['readout_type'],
+                      "DPT-Hybrid supports readout_type='project' only")
+
+
+def _vit_fills(backbone: Mapping[str, Any]) -> Dict[str, Tensor]:
+    embed = _get(backbone, 'embed_dims', 768)
+    return {'dpt.layernorm.weight': torch.ones(embed),
+            'dpt.layernorm.bias': torch.zeros(embed)}
+
+
+def _dinov2_config(backbone: Mapping[str, Any]) -> Dict[str, Any]:
+    return dict(is_hybrid=False,
+                backbone_config=dinov2_backbone_config_to_hf(backbone),
+                neck_ignore_stages=[], backbone_featmap_shape=None)
+
+
+def _dinov2_rules(backbone: Mapping[str, Any]) -> List[Rule]:
+    return dinov2_backbone_rules_to_hf(backbone, 'backbone.')
+
+
+def _dinov2_fills(backbone: Mapping[str, Any]) -> Dict[str, Tensor]:
+    return {key: value for key, (value, _) in
+            dinov2_backbone_unused_to_hf(backbone, 'backbone.').items()}
+
+
+# Backbone type → its Transformers mapping (DPTForDepthEstimation or
+# DPTForSemanticSegmentation; Depth Anything has its own exporter). BEiT and
+# Swin V2 live in their own modules; DPT-DINOv2 reuses the DINOv2 encoder
+# rules that Depth Anything's export shares.
 MM2HF_FAMILIES: Dict[str, HFFamily] = {
-    'DPTViT': HFFamily(_vit_config, _vit_rules),
-    'DPTViTHybrid': HFFamily(_hybrid_config, _vit_rules),
+    'DPTViT': HFFamily(_vit_config, _vit_rules, _vit_neck, _vit_fills),
+    'DPTViTHybrid': HFFamily(_hybrid_config, _vit_rules, _vit_neck,
+                             _vit_fills),
+    'DPTBEiT': BEIT_FAMILY,
+    'DPTSwinV2': SWINV2_FAMILY,
+    # No DPT segmenter on DINOv2 in Transformers.
+    'DPTDINOv2': HFFamily(_dinov2_config, _dinov2_rules,
+                          token_neck_check('DINOv2'), _dinov2_fills,
+                          tasks=('depth', ),
+                          output_mode='depth'),
 }
 
 
@@ -177,20 +214,20 @@ def _type_name(cfg: Mapping[str, Any]) -> str:
     return kind if isinstance(kind, str) else kind.__name__
 
 
-def _neck_config(neck: Mapping[str, Any], hybrid: bool) -> Dict[str, Any]:
+def _neck_config(neck: Mapping[str, Any]) -> Dict[str, Any]:
     if _type_name(neck) != 'DPTNeck':
         raise _refuse('neck.type', _type_name(neck), 'only DPTNeck exists')
     if not _get(neck, 'align_corners', True):
         raise _refuse('neck.align_corners', False,
                       'its fusion upsampling uses align_corners=True')
+    if _get(neck, 'upsample_to_lateral', False):
+        raise _refuse('neck.upsample_to_lateral', True,
+                      'its fusion layers upsample ×2 (Depth Anything, '
+                      'another class, upsamples to the next level)')
     norm = neck.get('fusion_norm_cfg')
     if norm is not None and norm.get('type') not in ('BN', 'SyncBN'):
         raise _refuse('neck.fusion_norm_cfg.type', norm.get('type'),
                       'the fusion residual units use BatchNorm or nothing')
-    passthrough = tuple(_get(neck, 'passthrough_indices', ()))
-    if passthrough != ((0, 1) if hybrid else ()):
-        raise _refuse('neck.passthrough_indices', passthrough,
-                      'only the hybrid passes its two BiT maps through')
     return dict(
         neck_hidden_sizes=list(_get(neck, 'reassemble_channels',
                                     (96, 192, 384, 768))),
@@ -213,14 +250,20 @@ def _head_in_index(in_index: int, num_levels: int) -> int:
 
 
 def _depth_head_config(head: Mapping[str, Any], fusion: int,
-                       num_levels: int) -> Dict[str, Any]:
+                       num_levels: int, output_mode: str) -> Dict[str, Any]:
     if _type_name(head) != 'DPTDepthHead':
         raise _refuse('decode_head.type', _type_name(head),
                       'DPTForDepthEstimation has the DPT depth head only')
-    checks = [('output_mode', 'inverse_depth'), ('depth_scale', 1.0),
+    mode = head.get('output_mode') or 'inverse_depth'
+    if mode != output_mode:
+        raise _refuse('decode_head.output_mode', mode,
+                      f'its predicted_depth stands for {output_mode!r} in '
+                      'the models of this backbone family')
+    checks = [('depth_scale', 1.0),
               ('depth_shift', 0.0), ('min_depth', None), ('max_depth', None),
               ('channels', 32), ('mid_channels', fusion // 2),
-              ('in_channels', fusion), ('align_corners', False)]
+              ('in_channels', fusion), ('align_corners', False),
+              ('upsample_factor', 2.0)]
     for key, expected in checks:
         value = head.get(key, expected)
         if key == 'mid_channels' and value is None:
@@ -304,6 +347,9 @@ def mm_config_to_hf_config(model_cfg: Mapping[str, Any],
         ValueError: A setting Transformers cannot express; the message
             names the config key.
     """
+    if depth_anything.is_depth_anything_model(model_cfg):
+        return depth_anything.depth_anything_config_to_hf(model_cfg,
+                                                          source_config)
     model_cfg = copy.deepcopy(dict(model_cfg))
     backbone = model_cfg.get('backbone') or {}
     family = MM2HF_FAMILIES.get(_type_name(backbone))
@@ -313,6 +359,11 @@ def mm_config_to_hf_config(model_cfg: Mapping[str, Any],
     head = model_cfg.get('decode_head') or {}
     seg = _type_name(head) != 'DPTDepthHead'
     kind = _type_name(model_cfg)
+    task = 'seg' if seg else 'depth'
+    if task not in family.tasks:
+        raise _refuse('decode_head.type', _type_name(head),
+                      f'Transformers takes a {_type_name(backbone)} '
+                      f'encoder for {" and ".join(family.tasks)} only')
     if seg and kind not in ('EncoderDecoder', 'DPTEncoderDecoder') or \
             not seg and kind not in ('DepthEstimator', 'DPTDepthEstimator'):
         raise _refuse('type', kind, 'it has a depth estimator '
@@ -326,12 +377,9 @@ def mm_config_to_hf_config(model_cfg: Mapping[str, Any],
                       'bilinearly')
     if model_cfg.get('neck') is None:
         raise _refuse('neck', None, 'DPT needs its neck')
-    hybrid = _type_name(backbone) == 'DPTViTHybrid'
     cfg = family.config(backbone)
-    neck = _neck_config(model_cfg['neck'], hybrid)
-    if hybrid and neck['readout_type'] != 'project':
-        raise _refuse('neck.readout_type', neck['readout_type'],
-                      "DPT-Hybrid supports readout_type='project' only")
+    neck = _neck_config(model_cfg['neck'])
+    family.check_neck(backbone, model_cfg['neck'])
     cfg.update(neck)
     fusion = neck['fusion_hidden_size']
     num_levels = len(neck['neck_hidden_sizes'])
@@ -345,7 +393,8 @@ def mm_config_to_hf_config(model_cfg: Mapping[str, Any],
         cfg['label2id'] = {c: i for i, c in enumerate(classes)}
         cfg['architectures'] = ['DPTForSemanticSegmentation']
     else:
-        cfg.update(_depth_head_config(head, fusion, num_levels))
+        cfg.update(_depth_head_config(head, fusion, num_levels,
+                                      family.output_mode))
         resize_mode = (model_cfg.get('test_cfg') or {}).get('resize_mode',
                                                             'bicubic')
         if resize_mode != 'bicubic':
@@ -396,45 +445,8 @@ def _same_model(source: Mapping[str, Any], built: Mapping[str, Any]) -> bool:
     return _plain(ours) == _plain(theirs)
 
 
-def _split_qkv(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
-    out = {}
-    regex = re.compile(_ENC + r'attn\.qkv\.' + WB)
-    for key, value in state_dict.items():
-        m = regex.fullmatch(key)
-        if m is None:
-            out[key] = value
-            continue
-        # timm's fused [q; k; v] along the output dimension.
-        for name, part in zip(('query', 'key', 'value'), value.chunk(3)):
-            out[f'backbone.layers.{m[1]}.attn.{name}.{m[2]}'] = part.clone()
-    return out
-
-
 def _neck_head_rules(num_levels: int, seg: bool) -> List[Rule]:
-    def fusion(m) -> str:
-        i, rest = int(m[1]), m[2]
-        return f'neck.fusion_stage.layers.{num_levels - 1 - i}.{rest}'
-
-    def unit(m) -> str:
-        i, u, kind, idx, param = m.groups()
-        name = 'convolution' if kind == 'conv' else 'batch_norm'
-        return (f'neck.fusion_stage.layers.{num_levels - 1 - int(i)}.'
-                f'residual_layer{u}.{name}{idx}.{param}')
-
-    rules = [
-        Rule(r'neck\.reassemble_blocks\.(\d+)\.readout\.project\.0\.' + WB,
-             r'neck.reassemble_stage.readout_projects.\1.0.\2'),
-        Rule(r'neck\.reassemble_blocks\.(\d+)\.projection\.' + WB,
-             r'neck.reassemble_stage.layers.\1.projection.\2'),
-        Rule(r'neck\.reassemble_blocks\.(\d+)\.resample\.' + WB,
-             r'neck.reassemble_stage.layers.\1.resize.\2'),
-        Rule(r'neck\.lateral_convs\.(\d+)\.weight', r'neck.convs.\1.weight'),
-        Rule(r'neck\.fusion_blocks\.(\d+)\.(out_conv)\.' + WB,
-             lambda m: f'neck.fusion_stage.layers.{num_levels - 1 - int(m[1])}'
-             f'.projection.{m[3]}'),
-        Rule(r'neck\.fusion_blocks\.(\d+)\.residual_unit([12])\.'
-             r'(conv|norm)([12])\.' + BN, unit),
-    ]
+    rules = _neck_rules_to_hf(num_levels)
     if seg:
         rules += [
             Rule(r'decode_head\.conv\.conv\.weight', 'head.head.0.weight'),
@@ -474,19 +486,21 @@ def mm_state_dict_to_hf(state_dict: Mapping[str, Tensor],
         Conversion: Transformers state dict; ``filled`` lists tensors made
         without a source.
     """
+    if depth_anything.is_depth_anything_model(model_cfg):
+        return depth_anything.depth_anything_state_dict_to_hf(
+            state_dict, model_cfg, unused)
     backbone = model_cfg['backbone']
     family = MM2HF_FAMILIES[_type_name(backbone)]
     seg = _type_name(model_cfg['decode_head']) != 'DPTDepthHead'
     num_levels = len(model_cfg['neck'].get('reassemble_channels',
                                            (96, 192, 384, 768)))
     rules = family.rules(backbone) + _neck_head_rules(num_levels, seg)
-    result = apply_rules(_split_qkv(state_dict), rules, 'dpt_mm checkpoint')
+    result = apply_rules(split_fused_qkv(state_dict), rules,
+                         'dpt_mm checkpoint')
     result.num_source = len(state_dict)
     out = result.state_dict
     unused = dict(unused or {})
-    embed = _get(backbone, 'embed_dims', 768)
-    fills = {'dpt.layernorm.weight': torch.ones(embed),
-             'dpt.layernorm.bias': torch.zeros(embed)}
+    fills = family.fills(backbone)
     prefix = 'neck.fusion_stage.layers.0.residual_layer2.'
     for key, value in list(out.items()):
         if key.startswith(prefix):

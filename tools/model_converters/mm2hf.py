@@ -5,7 +5,10 @@
 OUT_DIR receives ``config.json``, ``model.safetensors`` and
 ``preprocessor_config.json``: ``pipeline('depth-estimation', model=OUT_DIR)``,
 ``AutoModelForDepthEstimation`` and ``DPTForSemanticSegmentation`` load it
-with no missing or unexpected keys and give dpt_mm's numbers. The image
+with no missing or unexpected keys and give dpt_mm's numbers. Encoders:
+ViT and ViT-Hybrid (depth and segmentation); BEiT, Swin V2 and DINOv2 as
+``DPTForDepthEstimation`` with a ``backbone_config``. Depth Anything models
+(V1, V2, V2 metric) become ``DepthAnythingForDepthEstimation``. The image
 processor comes from the config's ``inference_pipeline`` (``DPTResize`` with
 ``backend='pil'``) and data preprocessor. A setting Transformers cannot
 express (a depth output mode, readout or auxiliary head it lacks, the
@@ -47,7 +50,8 @@ def export(config: str, checkpoint: str, out_dir: str,
                              approximate_resize)
     conversion = written['conversion']
     print(conversion.summary())
-    if written['preprocessor'].get('keep_aspect_ratio'):
+    if written['preprocessor'].get('keep_aspect_ratio') and \
+            written['config']['model_type'] == 'dpt':
         # Transformers 5.24 reshapes a plain ViT's tokens to a square grid
         # and runs the hybrid at image_size only.
         print('note: keep_aspect_ratio=True gives non-square network inputs '
