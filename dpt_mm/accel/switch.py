@@ -1,5 +1,5 @@
 """The one switch: swap a built model's layers for accelerated ones."""
-from typing import Any, Dict, Optional, Type
+from typing import Any, Dict, Optional
 
 import torch.nn as nn
 

@@ -36,7 +36,8 @@ from .hf_export_dinov2 import (dinov2_backbone_config_to_hf,
 from .hf_export_family import HFFamily
 from .hf_export_family import cfg_get as _get
 from .hf_export_family import refuse as _refuse
-from .hf_export_family import token_neck_check
+from .hf_export_family import plain, token_neck_check
+from .hf_export_family import type_name as _type_name
 from .hf_export_swinv2 import SWINV2_FAMILY
 
 __all__ = [
@@ -207,11 +208,6 @@ MM2HF_FAMILIES: Dict[str, HFFamily] = {
                           tasks=('depth', ),
                           output_mode='depth'),
 }
-
-
-def _type_name(cfg: Mapping[str, Any]) -> str:
-    kind = cfg.get('type', '')
-    return kind if isinstance(kind, str) else kind.__name__
 
 
 def _neck_config(neck: Mapping[str, Any]) -> Dict[str, Any]:
@@ -415,14 +411,6 @@ def mm_config_to_hf_config(model_cfg: Mapping[str, Any],
     return cfg
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _same_model(source: Mapping[str, Any], built: Mapping[str, Any]) -> bool:
     """Whether two Transformers configs build the same dpt_mm network
     (class names aside: they come from the checkpoint)."""
@@ -442,7 +430,7 @@ def _same_model(source: Mapping[str, Any], built: Mapping[str, Any]) -> bool:
             cfg['decode_head'].pop('num_classes')
             if cfg.get('auxiliary_head'):
                 cfg['auxiliary_head'].pop('num_classes')
-    return _plain(ours) == _plain(theirs)
+    return plain(ours) == plain(theirs)
 
 
 def _neck_head_rules(num_levels: int, seg: bool) -> List[Rule]:

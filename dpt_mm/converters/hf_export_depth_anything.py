@@ -25,9 +25,12 @@ from torch import Tensor
 from .common import Conversion, Rule, WB, apply_rules
 from .hf_dinov2 import dinov2_family_to_mm_config
 from .hf_dpt import _neck_rules_to_hf
-from .hf_export_dinov2 import (_get, _type_name, dinov2_backbone_config_to_hf,
+from .hf_export_dinov2 import (dinov2_backbone_config_to_hf,
                                dinov2_backbone_rules_to_hf,
                                dinov2_backbone_unused_to_hf, split_fused_qkv)
+from .hf_export_family import cfg_get as _get
+from .hf_export_family import plain, refuse
+from .hf_export_family import type_name as _type_name
 
 __all__ = [
     'depth_anything_config_to_hf', 'depth_anything_state_dict_to_hf',
@@ -41,8 +44,7 @@ _DEEPEST_TWIN = 'neck.fusion_stage.layers.0.residual_layer2.'
 
 
 def _refuse(key: str, value: Any, why: str) -> ValueError:
-    return ValueError(f'{key}={value!r} cannot be expressed in Transformers '
-                      f'Depth Anything: {why}')
+    return refuse(key, value, why, 'Depth Anything')
 
 
 def is_depth_anything_model(model_cfg: Mapping[str, Any]) -> bool:
@@ -149,14 +151,6 @@ def _head_config(head: Mapping[str, Any], hf: Mapping[str, Any],
         max_depth=max_depth)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _same_model(source: Mapping[str, Any], built: Mapping[str, Any]) -> bool:
     """Whether two Depth Anything configs build the same dpt_mm network."""
     if source.get('model_type') != 'depth_anything':
@@ -165,7 +159,7 @@ def _same_model(source: Mapping[str, Any], built: Mapping[str, Any]) -> bool:
         ours = dinov2_family_to_mm_config(source)
     except (ValueError, KeyError, TypeError):
         return False
-    return _plain(ours) == _plain(dinov2_family_to_mm_config(built))
+    return plain(ours) == plain(dinov2_family_to_mm_config(built))
 
 
 def depth_anything_config_to_hf(model_cfg: Mapping[str, Any],

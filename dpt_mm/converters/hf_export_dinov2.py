@@ -22,6 +22,9 @@ from torch import Tensor
 
 from .common import Rule, WB
 from .hf_dinov2 import _ORDER
+from .hf_export_family import cfg_get as _get
+from .hf_export_family import refuse, square_size
+from .hf_export_family import type_name as _type_name
 
 __all__ = [
     'dinov2_backbone_config_to_hf', 'dinov2_backbone_rules_to_hf',
@@ -35,27 +38,11 @@ _QKV_NAMES = sorted(('query', 'key', 'value'), key=_ORDER.__getitem__)
 
 
 def _refuse(key: str, value: Any, why: str) -> ValueError:
-    return ValueError(f'{key}={value!r} cannot be expressed in Transformers '
-                      f'DINOv2: {why}')
-
-
-def _get(cfg: Mapping[str, Any], key: str, default: Any) -> Any:
-    value = cfg.get(key, default)
-    return default if value is None else value
-
-
-def _type_name(cfg: Mapping[str, Any]) -> str:
-    kind = cfg.get('type', '')
-    return kind if isinstance(kind, str) else kind.__name__
+    return refuse(key, value, why, 'DINOv2')
 
 
 def _square(value: Any, key: str, why: str) -> int:
-    if isinstance(value, int):
-        return value
-    value = [int(v) for v in value]
-    if len(value) != 2 or value[0] != value[1]:
-        raise _refuse(key, tuple(value), why)
-    return value[0]
+    return square_size(value, key, why, 'DINOv2')
 
 
 def dinov2_backbone_config_to_hf(backbone_cfg: Mapping[str, Any]

@@ -15,24 +15,26 @@ from torch import Tensor
 from .common import Rule
 
 __all__ = [
-    'HFFamily', 'cfg_get', 'hf_stages', 'refuse', 'square_size',
-    'token_neck_check'
+    'HFFamily', 'cfg_get', 'hf_stages', 'plain', 'refuse', 'square_size',
+    'token_neck_check', 'type_name'
 ]
 
 
-def refuse(key: str, value: Any, why: str) -> ValueError:
+def refuse(key: str, value: Any, why: str, model: str = 'DPT') -> ValueError:
     """The error for a setting Transformers cannot express.
 
     Args:
         key (str): The dpt_mm config key (``backbone.qkv_bias``).
         value: Its value.
         why (str): What Transformers has instead.
+        model (str): The Transformers model named (``DPT``, ``DINOv2``,
+            ``Depth Anything``).
 
     Returns:
         ValueError: To raise; the message names ``key``.
     """
     return ValueError(f'{key}={value!r} cannot be expressed in Transformers '
-                      f'DPT: {why}')
+                      f'{model}: {why}')
 
 
 def cfg_get(cfg: Mapping[str, Any], key: str, default: Any) -> Any:
@@ -41,13 +43,30 @@ def cfg_get(cfg: Mapping[str, Any], key: str, default: Any) -> Any:
     return default if value is None else value
 
 
-def square_size(value: Any, key: str) -> int:
+def type_name(cfg: Mapping[str, Any]) -> str:
+    """A config's ``type`` as a string (a class given as type: its name)."""
+    kind = cfg.get('type', '')
+    return kind if isinstance(kind, str) else kind.__name__
+
+
+def plain(value: Any) -> Any:
+    """Mappings as dicts and sequences as lists, all the way down (for
+    comparing configs)."""
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def square_size(value: Any, key: str,
+                why: str = 'this backbone takes a square size only',
+                model: str = 'DPT') -> int:
     """An int size from an int or a square pair; else refused naming
     ``key``."""
     if isinstance(value, (list, tuple)):
         if len(value) != 2 or value[0] != value[1]:
-            raise refuse(key, tuple(value), 'this backbone takes a square '
-                         'size only')
+            raise refuse(key, tuple(value), why, model)
         return int(value[0])
     return int(value)
 

@@ -14,14 +14,14 @@ from mmseg.utils import OptMultiConfig
 from ...utils.arg_types import check_arg_types
 from ..layers import checkpoint_if
 from ..layers.beit_block import BEiTBlock, RelativePositionBias
-from ..layers.vit_args import check_vit_args
+from ..layers.vit_args import ViTStagesMixin, check_vit_args
 from .dpt_vit import HookOutput, PatchEmbed
 
 __all__ = ['DPTBEiT']
 
 
 @MODELS.register_module()
-class DPTBEiT(BaseModule):
+class DPTBEiT(ViTStagesMixin, BaseModule):
     """BEiT that returns the outputs of DPT's hooked blocks.
 
     The hook format is :class:`DPTViT`'s: a ``(B×D×h×w map, B×D class
@@ -124,27 +124,7 @@ class DPTBEiT(BaseModule):
         trunc_normal_(self.cls_token, std=0.02)
         if self.pos_embed is not None:
             trunc_normal_(self.pos_embed, std=0.02)
-        for module in self.layers.modules():
-            if isinstance(module, nn.Linear):
-                trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        self.cls_token.requires_grad = False
-        if self.pos_embed is not None:
-            self.pos_embed.requires_grad = False
-        for module in [self.patch_embed, *self.layers[:self.frozen_stages]]:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'DPTBEiT':
-        super().train(mode)
-        self._freeze_stages()
-        return self
+        self.init_block_weights()
 
     def embed(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
         """Image → B×(1+h·w)×D tokens (class token first) and the grid."""

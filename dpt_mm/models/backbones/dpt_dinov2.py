@@ -12,7 +12,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptMultiConfig
 from ...utils.arg_types import check_arg_types
 from ..layers import DINOv2Block, checkpoint_if, resize_pos_embed
-from ..layers.vit_args import check_vit_args
+from ..layers.vit_args import ViTStagesMixin, check_vit_args
 from .dpt_vit import PatchEmbed
 
 __all__ = ['DPTDINOv2']
@@ -21,7 +21,7 @@ HookOutput = Union[Tensor, Tuple[Tensor, Tensor]]
 
 
 @MODELS.register_module()
-class DPTDINOv2(BaseModule):
+class DPTDINOv2(ViTStagesMixin, BaseModule):
     """DINOv2 ViT (patch 14, layer scale) returning its hooked blocks.
 
     The output format is :class:`DPTViT`'s: per hook a ``(B×D×h×w patch
@@ -71,6 +71,8 @@ class DPTDINOv2(BaseModule):
             also freezes the first k blocks.
         init_cfg (dict | list[dict], optional): Initialisation config.
     """
+
+    embedding_params = ('cls_token', 'pos_embed', 'register_tokens')
 
     def __init__(self,
                  img_size: Union[int, Tuple[int, int]] = 518,
@@ -145,27 +147,7 @@ class DPTDINOv2(BaseModule):
             return super().init_weights()
         trunc_normal_(self.pos_embed, std=0.02)
         trunc_normal_(self.cls_token, std=0.02)
-        for module in self.layers.modules():
-            if isinstance(module, nn.Linear):
-                trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        for param in (self.cls_token, self.pos_embed, self.register_tokens):
-            if param is not None:
-                param.requires_grad = False
-        for module in [self.patch_embed, *self.layers[:self.frozen_stages]]:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'DPTDINOv2':
-        super().train(mode)
-        self._freeze_stages()
-        return self
+        self.init_block_weights()
 
     def embed(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
         """Image → [class, registers, patches] tokens with positions.

@@ -1,5 +1,5 @@
 """Plain ViT backbone with DPT's hooks (ViT-B/16, ViT-L/16)."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -11,7 +11,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptMultiConfig
 from ...utils.arg_types import check_arg_types
 from ..layers import TransformerBlock, checkpoint_if, resize_pos_embed
-from ..layers.vit_args import check_vit_args
+from ..layers.vit_args import ViTStagesMixin, check_vit_args
 
 __all__ = ['DPTViT']
 
@@ -34,7 +34,7 @@ class PatchEmbed(nn.Module):
 
 
 @MODELS.register_module()
-class DPTViT(BaseModule):
+class DPTViT(ViTStagesMixin, BaseModule):
     """Vision Transformer that returns the outputs of DPT's hooked blocks.
 
     Each hooked block's tokens are returned as a ``(B×D×h×w patch-token map,
@@ -143,30 +143,7 @@ class DPTViT(BaseModule):
             return super().init_weights()
         trunc_normal_(self.pos_embed, std=0.02)
         trunc_normal_(self.cls_token, std=0.02)
-        for module in self.layers.modules():
-            if isinstance(module, nn.Linear):
-                trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.patch_embed, *self.layers[:self.frozen_stages]]
-        self.cls_token.requires_grad = False
-        self.pos_embed.requires_grad = False
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'DPTViT':
-        super().train(mode)
-        self._freeze_stages()
-        return self
+        self.init_block_weights()
 
     def embed(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int],
                                         List[Tensor]]:

@@ -1,5 +1,5 @@
 """DPT monocular depth head for mmseg 1.x's ``DepthEstimator``."""
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn

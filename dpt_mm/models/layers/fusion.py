@@ -39,7 +39,9 @@ class ResidualConvUnit(nn.Module):
         out = self.conv1(F.relu(x))
         if self.norm1 is not None:
             out = self.norm1(out)
-        out = self.conv2(F.relu(out))
+        # In place: neither the conv nor BatchNorm keeps its output for
+        # backward, so the second activation needs no tensor of its own.
+        out = self.conv2(F.relu(out, inplace=True))
         if self.norm2 is not None:
             out = self.norm2(out)
         return out + x

@@ -1,7 +1,11 @@
-"""The argument checks every ViT-style DPT backbone shares."""
+"""What every ViT-style DPT backbone (DPTViT, DPTBEiT, DPTDINOv2) shares:
+the argument checks, stage freezing and the blocks' weight init."""
 from typing import Sequence, Tuple, Union
 
-__all__ = ['check_vit_args']
+import torch.nn as nn
+from mmengine.model.weight_init import trunc_normal_
+
+__all__ = ['ViTStagesMixin', 'check_vit_args']
 
 
 def check_vit_args(owner: str, img_size: Union[int, Tuple[int, int]],
@@ -41,3 +45,46 @@ def check_vit_args(owner: str, img_size: Union[int, Tuple[int, int]],
         raise ValueError(f'{owner}: frozen_stages={frozen_stages} must be '
                          f'in [-1, num_layers={num_layers}]')
     return tuple(img_size), out_indices
+
+
+class ViTStagesMixin:
+    """Freezing and block init of a ViT-style backbone.
+
+    Goes before ``BaseModule`` in the bases. The backbone has
+    ``patch_embed``, ``layers`` (its blocks), ``frozen_stages`` and the
+    parameters named in ``embedding_params`` (any may be None).
+    ``frozen_stages=0`` freezes the embeddings; k > 0 also the first k
+    blocks, which stay in eval mode (no dropout) in training.
+    """
+
+    embedding_params: Tuple[str, ...] = ('cls_token', 'pos_embed')
+
+    def init_block_weights(self) -> None:
+        """timm's ViT init of the blocks: truncated normal (std 0.02)
+        linear weights, zero biases, unit LayerNorms."""
+        for module in self.layers.modules():
+            if isinstance(module, nn.Linear):
+                trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def _freeze_stages(self) -> None:
+        if self.frozen_stages < 0:
+            return
+        for name in self.embedding_params:
+            param = getattr(self, name, None)
+            if param is not None:
+                param.requires_grad = False
+        for module in [self.patch_embed, *self.layers[:self.frozen_stages]]:
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> nn.Module:
+        """``nn.Module.train``, the frozen stages kept in eval mode."""
+        super().train(mode)
+        self._freeze_stages()
+        return self

@@ -1,5 +1,5 @@
 """One backbone and neck feeding a segmentation and a depth head."""
-from typing import List, Optional
+from typing import List
 
 from torch import Tensor
 
