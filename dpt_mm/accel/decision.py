@@ -20,7 +20,10 @@ from typing import Callable, Dict, Optional
 import torch
 import torch.nn as nn
 
-__all__ = ['CACHE_ENV', 'MIN_SPEEDUP', 'accel_decision', 'machine_key']
+__all__ = [
+    'CACHE_ENV', 'KERNEL_NAMES', 'MIN_SPEEDUP', 'accel_decision',
+    'machine_key'
+]
 
 CACHE_ENV = 'DPT_MM_CACHE_DIR'
 #: A kernel is used only if it is at least this much faster than the plain
@@ -28,6 +31,9 @@ CACHE_ENV = 'DPT_MM_CACHE_DIR'
 #: summation order are not worth it.
 MIN_SPEEDUP = 1.1
 _REPEATS = 5
+#: The kernels measured; a cached decision without all of them (written
+#: before a kernel was added) is measured again.
+KERNEL_NAMES = ('linear', 'conv', 'readout')
 _decision: Optional[dict] = None
 
 
@@ -72,27 +78,34 @@ def _best_ms(step: Callable[[], None]) -> float:
     return best * 1e3
 
 
-def _train_step(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+def _train_step(module: nn.Module, *x: torch.Tensor) -> Callable[[], None]:
     def step() -> None:
-        module(x).sum().backward()
+        module(*x).sum().backward()
     return step
 
 
 def _measure() -> Dict[str, Dict[str, float]]:
+    from ..models.layers.reassemble import Readout
     from .conv import BandedConv2d
     from .linear import OneDNNLinear
+    from .readout import SplitReadout
     generator = torch.Generator().manual_seed(0)
-    # A ViT-S qkv GEMM (197 tokens, 384 → 1152) and a fusion-block 3×3
-    # conv (32 channels, 64², four bands of 16 rows), forward + backward:
-    # a few ms each on an idle machine.
+    # A ViT-S qkv GEMM (197 tokens, 384 → 1152), a fusion-block 3×3 conv
+    # (32 channels, 64², four bands of 16 rows) and a ViT-S readout at
+    # 384² (24×24 patches), forward + backward: a few ms each on an idle
+    # machine.
     tokens = torch.randn(1, 197, 384, generator=generator,
                          requires_grad=True)
     fmap = torch.randn(1, 32, 64, 64, generator=generator,
                        requires_grad=True).contiguous(
                            memory_format=torch.channels_last)
+    patches = torch.randn(1, 384, 24, 24, generator=generator,
+                          requires_grad=True)
+    cls_token = torch.randn(1, 384, generator=generator, requires_grad=True)
     cases = {
-        'linear': (nn.Linear(384, 1152), OneDNNLinear, tokens),
-        'conv': (nn.Conv2d(32, 32, 3, padding=1), BandedConv2d, fmap),
+        'linear': (nn.Linear(384, 1152), OneDNNLinear, (tokens, )),
+        'conv': (nn.Conv2d(32, 32, 3, padding=1), BandedConv2d, (fmap, )),
+        'readout': (Readout(384), SplitReadout, (patches, cls_token)),
     }
     times = {}
     for name, (plain, accel_cls, x) in cases.items():
@@ -100,8 +113,8 @@ def _measure() -> Dict[str, Dict[str, float]]:
         accel.__class__ = accel_cls  # as accelerate() does
         if name == 'conv':
             accel.band_bytes = 32 * 16 * 64 * 4  # 16 of 64 rows
-        times[name] = dict(plain_ms=_best_ms(_train_step(plain, x)),
-                           accel_ms=_best_ms(_train_step(accel, x)))
+        times[name] = dict(plain_ms=_best_ms(_train_step(plain, *x)),
+                           accel_ms=_best_ms(_train_step(accel, *x)))
     return times
 
 
@@ -145,7 +158,8 @@ def accel_decision(refresh: bool = False) -> dict:
             with open(path) as f:
                 cached = json.load(f)
             if cached.get('machine') == machine_key() and isinstance(
-                    cached.get('kernels'), dict):
+                    cached.get('kernels'), dict) and set(
+                        cached['kernels']) == set(KERNEL_NAMES):
                 _decision = cached
                 return cached
         except (OSError, ValueError):

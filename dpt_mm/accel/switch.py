@@ -3,9 +3,11 @@ from typing import Any, Dict, Optional
 
 import torch.nn as nn
 
+from ..models.layers.reassemble import Readout
 from .conv import BandedConv2d
 from .decision import accel_decision
 from .linear import OneDNNLinear
+from .readout import SplitReadout
 
 __all__ = ['ACCEL_MODES', 'KERNELS', 'accelerate', 'accelerate_from_cfg']
 
@@ -19,6 +21,7 @@ ACCEL_MODES = ('auto', 'on', 'off')
 KERNELS: Dict[str, tuple] = {
     'linear': (nn.Linear, OneDNNLinear),
     'conv': (nn.Conv2d, BandedConv2d),
+    'readout': (Readout, SplitReadout),
 }
 
 
@@ -32,8 +35,9 @@ def _check_mode(mode: Any, source: str) -> str:
 def accelerate(model: nn.Module, mode: str = 'auto') -> int:
     """Swap ``model``'s eligible layers for the accelerator's, in place.
 
-    ``nn.Linear`` → :class:`~dpt_mm.accel.OneDNNLinear` and ``nn.Conv2d``
-    → :class:`~dpt_mm.accel.BandedConv2d`: subclasses with the same
+    ``nn.Linear`` → :class:`~dpt_mm.accel.OneDNNLinear`, ``nn.Conv2d``
+    → :class:`~dpt_mm.accel.BandedConv2d` and DPT's ``Readout`` →
+    :class:`~dpt_mm.accel.SplitReadout`: subclasses with the same
     parameters, buffers and state-dict keys (only ``__class__`` changes),
     which run their kernel in CPU float32 eager execution and fall back to
     the plain forward anywhere else (GPU, other dtypes, autocast,

@@ -18,13 +18,14 @@ from mmengine.structures import PixelData
 import dpt_mm  # noqa: F401,I001  registers; shim before any mmseg import
 from dpt_mm import accel
 from dpt_mm.accel import (ACCEL_MODES, BandedConv2d, OneDNNLinear,
-                          accel_decision, accelerate, accelerate_from_cfg,
-                          banded_conv2d)
+                          SplitReadout, accel_decision, accelerate,
+                          accelerate_from_cfg, banded_conv2d)
 from dpt_mm.accel import conv as accel_conv
 from dpt_mm.accel import decision as accel_decision_module
 from dpt_mm.accel import linear as accel_linear
+from dpt_mm.accel import readout as accel_readout
 from dpt_mm.accel.conv import conv_input_rows
-from dpt_mm.models.layers import StdConv2dSame
+from dpt_mm.models.layers import Readout, StdConv2dSame
 from mmseg.registry import MODELS
 from toy_utils import seg_samples
 
@@ -44,7 +45,8 @@ def calls(monkeypatch):
     """Count the accelerated kernels' calls."""
     seen = []
     for module, name in ((accel_linear, 'onednn_linear'),
-                         (accel_conv, 'banded_conv2d')):
+                         (accel_conv, 'banded_conv2d'),
+                         (accel_readout, 'split_readout')):
         fn = getattr(module, name)
 
         def spy(*args, _fn=fn, _name=name, **kwargs):
@@ -156,6 +158,35 @@ def test_banded_conv_module_equals_nn_conv2d(calls):
         assert rel(p.grad, q.grad) <= 1e-5
 
 
+def test_split_readout_equals_the_papers_readout(calls):
+    """concat → Linear → GELU, with the class token's half of the Linear
+    computed once per image: same output and gradients."""
+    torch.manual_seed(0)
+    ref = Readout(8, 'project')
+    fast = copy.deepcopy(ref)
+    fast.__class__ = SplitReadout
+    feat = torch.randn(2, 8, 3, 5, requires_grad=True)
+    cls_token = torch.randn(2, 8, requires_grad=True)
+    outs, grads = [], []
+    for module in (fast, ref):
+        out = module(feat, cls_token)
+        out.pow(2).sum().backward()
+        outs.append(out)
+        grads.append([feat.grad.clone(), cls_token.grad.clone()] +
+                     [p.grad.clone() for p in module.parameters()])
+        feat.grad = cls_token.grad = None
+    assert calls == ['split_readout']
+    assert rel(outs[0], outs[1]) <= 1e-6
+    for a, b in zip(*grads):
+        assert rel(a, b) <= 1e-5
+    for kind in ('ignore', 'add'):  # nothing to split: the plain forward
+        other = Readout(8, kind)
+        other.__class__ = SplitReadout
+        assert torch.equal(other(feat, cls_token),
+                           Readout(8, kind)(feat, cls_token))
+    assert calls == ['split_readout']
+
+
 # ---------------------------------------------------------------------------
 # Every fallback branch, forced
 # ---------------------------------------------------------------------------
@@ -204,6 +235,33 @@ def test_fallback_is_the_plain_op(monkeypatch, calls, case, kind):
                         enabled=case == 'autocast'):
         out = module(x)
         ref = plain(x)
+    assert calls == []
+    assert out.dtype == ref.dtype and out.device == ref.device
+    if case != 'meta':
+        assert torch.equal(out, ref)
+
+
+@pytest.mark.parametrize('case', ['meta', 'float64', 'bfloat16', 'autocast',
+                                  'compiling', 'tracing', 'onnx_export'])
+def test_readout_fallback_is_the_plain_readout(monkeypatch, calls, case):
+    torch.manual_seed(0)
+    module = Readout(8)
+    module.__class__ = SplitReadout
+    plain = copy.deepcopy(module)
+    plain.__class__ = Readout
+    feat, cls_token = torch.randn(2, 8, 3, 4), torch.randn(2, 8)
+    if case in FALLBACKS:
+        module, feat = FALLBACKS[case](module, feat)
+        plain, cls_token = FALLBACKS[case](plain, cls_token)
+    switch = dict(compiling=(torch.compiler, 'is_compiling'),
+                  tracing=(torch.jit, 'is_tracing'),
+                  onnx_export=(torch.onnx, 'is_in_onnx_export'))
+    if case in switch:
+        monkeypatch.setattr(*switch[case], lambda: True)
+    with torch.autocast('cpu', dtype=torch.bfloat16,
+                        enabled=case == 'autocast'):
+        out = module(feat, cls_token)
+        ref = plain(feat, cls_token)
     assert calls == []
     assert out.dtype == ref.dtype and out.device == ref.device
     if case != 'meta':
@@ -268,7 +326,8 @@ def test_accelerate_swaps_in_place_keeps_keys_and_restores():
 def test_accelerate_auto_follows_the_decision(monkeypatch):
     monkeypatch.setattr(accel_decision_module, '_measure', lambda: dict(
         linear=dict(plain_ms=2.0, accel_ms=1.0),
-        conv=dict(plain_ms=1.0, accel_ms=1.0)))
+        conv=dict(plain_ms=1.0, accel_ms=1.0),
+        readout=dict(plain_ms=1.0, accel_ms=1.0)))
     net = _Net()
     assert accelerate(net, 'auto') == 1
     assert type(net.fc) is OneDNNLinear and type(net.conv) is nn.Conv2d
@@ -293,11 +352,12 @@ def test_decision_is_measured_once_and_cached_per_machine(
     def measure():
         measured.append(1)
         return dict(linear=dict(plain_ms=1.0, accel_ms=1.0),
-                    conv=dict(plain_ms=3.0, accel_ms=2.0))
+                    conv=dict(plain_ms=3.0, accel_ms=2.0),
+                    readout=dict(plain_ms=1.0, accel_ms=1.0))
 
     monkeypatch.setattr(accel_decision_module, '_measure', measure)
     first = accel_decision()
-    assert first['kernels'] == dict(linear=False, conv=True)
+    assert first['kernels'] == dict(linear=False, conv=True, readout=False)
     assert first['enabled'] is True and len(measured) == 1
     files = glob.glob(str(cache_dir / 'accel-*.json'))
     assert len(files) == 1 and accel_decision_module.machine_key() in files[0]
@@ -317,6 +377,12 @@ def test_decision_is_measured_once_and_cached_per_machine(
     monkeypatch.setattr(accel_decision_module, '_decision', None)
     accel_decision()
     assert len(measured) == 4
+    # A file written before a kernel existed lacks it: measured again.
+    with open(files[0], 'w') as f:
+        json.dump(dict(first, kernels=dict(linear=False, conv=True)), f)
+    monkeypatch.setattr(accel_decision_module, '_decision', None)
+    assert set(accel_decision()['kernels']) == set(accel.KERNELS)
+    assert len(measured) == 5
 
 
 def test_real_measurement_is_small_and_well_formed():
@@ -439,6 +505,9 @@ def test_accel_on_equals_off_for_every_config(monkeypatch, calls, path):
     assert calls == []
     fast_outs, fast_grads = train_step(fast, x)
     assert 'onednn_linear' in calls and 'banded_conv2d' in calls
+    if any(getattr(m, 'readout_type', None) == 'project'
+           for m in plain.modules()):
+        assert 'split_readout' in calls, path
     for a, b in zip(fast_outs, outs):
         assert rel(a, b) <= 1e-5, path
     assert fast_grads.keys() == grads.keys() and len(grads) == len(

@@ -39,8 +39,8 @@ class ResidualConvUnit(nn.Module):
         out = self.conv1(F.relu(x))
         if self.norm1 is not None:
             out = self.norm1(out)
-        # In place: neither the conv nor BatchNorm keeps its output for
-        # backward, so the second activation needs no tensor of its own.
+        # In place: neither the conv nor BatchNorm needs its output in
+        # backward, so the activation needs no new map.
         out = self.conv2(F.relu(out, inplace=True))
         if self.norm2 is not None:
             out = self.norm2(out)
