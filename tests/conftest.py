@@ -5,6 +5,13 @@ import pytest
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
+# The accelerator's per-machine decision is cached in a folder of this run
+# (the tools the tests start inherit it), never in the user's home.
+_CACHE = None
+if 'DPT_MM_CACHE_DIR' not in os.environ:
+    import tempfile
+    _CACHE = tempfile.mkdtemp(prefix='dpt_mm_test_cache_')
+    os.environ['DPT_MM_CACHE_DIR'] = _CACHE
 
 # The suite is laid out like mmseg's (tests/test_models/test_backbones/...);
 # a few modules share helpers across folders (test_inference's tiny models,
@@ -27,6 +34,12 @@ def pytest_configure(config):
     torch.set_num_threads(1)
     config.addinivalue_line(
         'markers', 'slow: full-size checks, run with DPT_MM_SLOW=1')
+
+
+def pytest_unconfigure(config):
+    if _CACHE is not None:
+        import shutil
+        shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):
