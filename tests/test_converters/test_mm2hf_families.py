@@ -33,19 +33,11 @@ from dpt_mm.utils import save_checkpoint_file  # noqa: E402
 from test_family_beit_swinv2 import (CASES, beit_config,  # noqa: E402
                                      randomize)
 from test_family_dinov2 import dinov2_config as dinov2_backbone  # noqa: E402
+from test_hf_pipeline_agreement import load_script  # noqa: E402
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '../..'))
 RTOL = 1e-5
 init_default_scope('mmseg')
-
-
-def load_script(name: str):
-    import importlib.util
-    path = osp.join(REPO, 'tools', 'model_converters', name)
-    spec = importlib.util.spec_from_file_location(name[:-3], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 ROUND_TRIP = {
