@@ -116,6 +116,26 @@ class Conversion:
     filled: Dict[str, str] = field(default_factory=dict)
     num_source: int = 0
 
+    def restore_or_fill(self, fills: Mapping[str, Tuple[Tensor, str]],
+                        saved: Optional[Mapping[str, Tensor]] = None
+                        ) -> None:
+        """Add target tensors that have no source in the converted weights.
+
+        Args:
+            fills (Mapping[str, tuple[Tensor, str]]): Target key → filler
+                and the reason it has no source.
+            saved (Mapping[str, Tensor], optional): Tensors kept from an
+                earlier conversion (e.g. a checkpoint's ``hf_unused``);
+                a key found there is restored, not filled.
+        """
+        saved = saved or {}
+        for key, (filler, why) in fills.items():
+            if key in saved:
+                self.state_dict[key] = saved[key]
+            else:
+                self.state_dict[key] = filler
+                self.filled[key] = why
+
     def summary(self) -> str:
         """Human-readable report: counts, then each dropped key."""
         lines = [f'converted {self.num_source} source tensors into '

@@ -7,7 +7,10 @@ and Depth Anything. The neck's rules the other way serve both exports
 (:mod:`.hf_export`, :mod:`.hf_export_depth_anything`). A module of its own
 so none of these imports another.
 """
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Mapping
+
+import torch
+from torch import Tensor
 
 from .common import BN, Drop, Rule, WB
 
@@ -170,3 +173,16 @@ def _neck_rules_to_hf(num_levels: int) -> List[Rule]:
         Rule(r'neck\.fusion_blocks\.(\d+)\.residual_unit([12])\.'
              r'(conv|norm)([12])\.' + BN, unit),
     ]
+
+
+_DEEPEST = 'neck.fusion_stage.layers.0.residual_layer'
+
+
+def deepest_unit_fills(hf_state: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+    """Zeros for the first residual unit of Transformers' deepest fusion
+    layer (it never gets a lateral input, so dpt_mm has none), shaped like
+    that layer's second unit in ``hf_state`` (DPT and Depth Anything
+    alike)."""
+    twin = _DEEPEST + '2.'
+    return {_DEEPEST + '1.' + key[len(twin):]: torch.zeros_like(value)
+            for key, value in hf_state.items() if key.startswith(twin)}

@@ -27,7 +27,7 @@ from torch import Tensor
 from .common import BN, Conversion, Rule, WB, apply_rules
 from .hf import _BIT_DEFAULTS, _DPT_DEFAULTS, resolve_hf_config
 from . import hf_export_depth_anything as depth_anything
-from .hf_dpt import _neck_rules_to_hf
+from .hf_dpt import _neck_rules_to_hf, deepest_unit_fills
 from .hf_export_beit import BEIT_FAMILY
 from .hf_export_dinov2 import (dinov2_backbone_config_to_hf,
                                dinov2_backbone_rules_to_hf,
@@ -486,20 +486,10 @@ def mm_state_dict_to_hf(state_dict: Mapping[str, Tensor],
     result = apply_rules(split_fused_qkv(state_dict), rules,
                          'dpt_mm checkpoint')
     result.num_source = len(state_dict)
-    out = result.state_dict
-    unused = dict(unused or {})
     fills = family.fills(backbone)
-    prefix = 'neck.fusion_stage.layers.0.residual_layer2.'
-    for key, value in list(out.items()):
-        if key.startswith(prefix):
-            fills[key.replace('residual_layer2', 'residual_layer1')] = \
-                torch.zeros_like(value)
-    for key, value in fills.items():
-        if key in unused:
-            out[key] = unused[key]
-        else:
-            out[key] = value
-            result.filled[key] = 'not in dpt_mm (unused by the forward)'
+    fills.update(deepest_unit_fills(result.state_dict))
+    why = 'not in dpt_mm (unused by the forward)'
+    result.restore_or_fill({k: (v, why) for k, v in fills.items()}, unused)
     return result
 
 

@@ -19,12 +19,11 @@ loss); Transformers applies none, so only depths below it differ.
 import copy
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-import torch
 from torch import Tensor
 
 from .common import Conversion, Rule, WB, apply_rules
 from .hf_dinov2 import dinov2_family_to_mm_config
-from .hf_dpt import _neck_rules_to_hf
+from .hf_dpt import _neck_rules_to_hf, deepest_unit_fills
 from .hf_export_dinov2 import (dinov2_backbone_config_to_hf,
                                dinov2_backbone_rules_to_hf,
                                dinov2_backbone_unused_to_hf, split_fused_qkv)
@@ -37,10 +36,6 @@ __all__ = [
     'is_depth_anything_model'
 ]
 
-# The deepest fusion layer's first residual unit reads a lateral input it
-# never gets: Transformers has it (shaped as the second), dpt_mm does not.
-_DEEPEST_UNIT = 'neck.fusion_stage.layers.0.residual_layer1.'
-_DEEPEST_TWIN = 'neck.fusion_stage.layers.0.residual_layer2.'
 
 
 def _refuse(key: str, value: Any, why: str) -> ValueError:
@@ -232,11 +227,9 @@ def _unused(state_dict: Mapping[str, Tensor],
             backbone_cfg: Mapping[str, Any]) -> Dict[str, Tuple[Tensor, str]]:
     """Transformers tensors dpt_mm does not keep, with fillers."""
     out = dinov2_backbone_unused_to_hf(backbone_cfg)
-    for key, value in state_dict.items():
-        if key.startswith(_DEEPEST_TWIN):
-            out[_DEEPEST_UNIT + key[len(_DEEPEST_TWIN):]] = (
-                torch.zeros_like(value), 'zeros (deepest fusion layer: never '
-                'used without a lateral input)')
+    why = 'zeros (deepest fusion layer: never used without a lateral input)'
+    out.update({key: (value, why)
+                for key, value in deepest_unit_fills(state_dict).items()})
     return out
 
 
@@ -266,11 +259,5 @@ def depth_anything_state_dict_to_hf(state_dict: Mapping[str, Tensor],
     result = apply_rules(split_fused_qkv(state_dict), rules,
                          'dpt_mm Depth Anything checkpoint')
     result.num_source = len(state_dict)
-    unused = dict(unused or {})
-    for key, (filler, why) in _unused(result.state_dict, backbone).items():
-        if key in unused:
-            result.state_dict[key] = unused[key]
-        else:
-            result.state_dict[key] = filler
-            result.filled[key] = why
+    result.restore_or_fill(_unused(result.state_dict, backbone), unused)
     return result
