@@ -23,7 +23,7 @@ from torch import Tensor
 from .common import Rule, WB
 from .hf_dinov2 import _ORDER
 from .hf_export_family import cfg_get as _get
-from .hf_export_family import refuse, square_size
+from .hf_export_family import hf_stages, refuse, square_size
 from .hf_export_family import type_name as _type_name
 
 __all__ = [
@@ -101,10 +101,8 @@ def dinov2_backbone_config_to_hf(backbone_cfg: Mapping[str, Any]
     if ffn not in ('mlp', 'swiglu'):
         raise _refuse('backbone.ffn_type', ffn, "'mlp' or 'swiglu' only")
     num_layers = _get(backbone_cfg, 'num_layers', 12)
-    # Our hooks are 0-based blocks; Transformers' stage k is block k - 1
-    # (stage 0, the embeddings, is never hooked by dpt_mm).
-    stages = [int(i) % num_layers + 1
-              for i in _get(backbone_cfg, 'out_indices', (8, 9, 10, 11))]
+    out_features, stages = hf_stages(
+        _get(backbone_cfg, 'out_indices', (8, 9, 10, 11)), num_layers)
     cfg = dict(
         model_type='dinov2_with_registers' if antialias else 'dinov2',
         hidden_size=_get(backbone_cfg, 'embed_dims', 384),
@@ -125,7 +123,7 @@ def dinov2_backbone_config_to_hf(backbone_cfg: Mapping[str, Any]
         apply_layernorm=bool(_get(backbone_cfg, 'norm_outputs', True)),
         # Both DPT-style necks read token sequences, not maps.
         reshape_hidden_states=False,
-        out_features=[f'stage{i}' for i in stages],
+        out_features=out_features,
         out_indices=stages)
     if antialias:
         cfg['num_register_tokens'] = registers
