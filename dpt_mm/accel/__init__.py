@@ -1,10 +1,10 @@
 """CPU kernels kept apart from the model code, applied by one switch.
 
 The models in :mod:`dpt_mm.models` are plain PyTorch (``nn.Linear``,
-``nn.Conv2d``, ``nn.Dropout``, the paper's concat → Linear readout). :func:`accelerate` swaps a built model's
-layers, in place, for subclasses that run a faster CPU float32 kernel
-where the measurement on this machine says it pays
-(:func:`accel_decision`) and the plain op everywhere else: while
+``nn.Conv2d``, ``nn.Dropout``, the paper's concat → Linear readout).
+:func:`accelerate` swaps a built model's layers, in place, for subclasses
+that run a faster CPU float32 kernel where the measurement on this machine
+says it pays (:func:`accel_decision`) and the plain op everywhere else: while
 compiling, exporting or tracing (checked first), off CPU, in other dtypes
 and under autocast. The config key ``accel`` (``configs/_base_/
 default_runtime.py``) and the tools' ``--accel`` flag choose the mode.
@@ -22,5 +22,6 @@ __all__ = [
     'ACCEL_MODES', 'BandedConv2d', 'KERNELS', 'OneDNNLinear', 'SplitReadout',
     'accel_decision', 'accelerate', 'accelerate_from_cfg', 'banded_conv2d',
     'cpu_float32', 'fold_conv_bn', 'freeze_weight_standardization',
-    'fuse_conv_norms', 'is_eager', 'onednn_linear', 'optimize_for_inference', 'split_readout'
+    'fuse_conv_norms', 'is_eager', 'onednn_linear', 'optimize_for_inference',
+    'split_readout'
 ]

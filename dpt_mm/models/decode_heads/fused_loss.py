@@ -26,8 +26,9 @@ __all__ = ['ChunkedLossMixin', 'check_labels', 'chunked_ce_losses',
            'chunked_loss_by_feat', 'head_loss']
 
 
-def chunked_ce_losses(head: BaseDecodeHead,
-                      enabled: bool = True) -> Optional[List[CrossEntropyLoss]]:
+def chunked_ce_losses(
+        head: BaseDecodeHead,
+        enabled: bool = True) -> Optional[List[CrossEntropyLoss]]:
     """A head's loss terms, if the chunked loss computes them exactly.
 
     Args:

@@ -266,13 +266,17 @@ def neck_outputs(batch=2, size=(8, 12), seed=1):
                         generator=gen).requires_grad_()]
 
 
-def head_loss(cfg, data, inputs=None, seed=0):
-    """Loss dict and parameter + input gradients of one training step."""
+def head_loss(cfg, data, inputs=None, seed=0, loss=None):
+    """Loss dict and parameter + input gradients of one training step
+    (``loss(head, inputs, data)``; default ``head.loss``)."""
     torch.manual_seed(0)
     head = MODELS.build(copy.deepcopy(cfg)).train()
     inputs = [x.detach().requires_grad_() for x in inputs or neck_outputs()]
     torch.manual_seed(seed)  # the dropout mask
-    losses = head.loss(inputs, data, dict())
+    if loss is None:
+        losses = head.loss(inputs, data, dict())
+    else:
+        losses = loss(head, inputs, data)
     total = sum(v for k, v in losses.items() if k.startswith('loss'))
     total.backward()
     grads = {n: p.grad for n, p in head.named_parameters()}
@@ -428,18 +432,10 @@ def test_chunked_saves_less():
 
 
 def aux_loss(cfg, data, chunked, seed=0):
-    """:func:`fused_loss.head_loss` on an mmseg head: loss dict and
-    gradients, as :func:`head_loss` gives for ``head.loss``."""
-    torch.manual_seed(0)
-    head = MODELS.build(copy.deepcopy(cfg)).train()
-    inputs = [x.detach().requires_grad_() for x in neck_outputs()]
-    torch.manual_seed(seed)
-    losses = fused_loss.head_loss(head, inputs, data, dict(), chunked)
-    sum(v for k, v in losses.items() if k.startswith('loss')).backward()
-    grads = {n: p.grad for n, p in head.named_parameters()}
-    grads.update({f'input{i}': x.grad for i, x in enumerate(inputs)
-                  if x.grad is not None})
-    return head, losses, grads
+    """:func:`head_loss` through :func:`fused_loss.head_loss`, the
+    segmentors' call for an mmseg head."""
+    return head_loss(cfg, data, seed=seed, loss=lambda head, x, d:
+                     fused_loss.head_loss(head, x, d, dict(), chunked))
 
 
 @pytest.mark.parametrize('label_size', [(16, 24), (21, 30)])
