@@ -33,7 +33,7 @@ MIN_SPEEDUP = 1.1
 _REPEATS = 5
 #: The kernels measured; a cached decision without all of them (written
 #: before a kernel was added) is measured again.
-KERNEL_NAMES = ('linear', 'conv', 'readout')
+KERNEL_NAMES = ('linear', 'conv', 'readout', 'loss')
 _decision: Optional[dict] = None
 
 
@@ -84,15 +84,28 @@ def _train_step(module: nn.Module, *x: torch.Tensor) -> Callable[[], None]:
     return step
 
 
+def _loss_step(loss: nn.Module, logits: torch.Tensor,
+               label: torch.Tensor) -> Callable[[], None]:
+    from ..models.losses import resize_cross_entropy
+    fn = getattr(loss, 'resize_cross_entropy', resize_cross_entropy)
+
+    def step() -> None:
+        fn(logits, label, align_corners=False)[0].backward()
+    return step
+
+
 def _measure() -> Dict[str, Dict[str, float]]:
+    from mmseg.models.losses import CrossEntropyLoss
     from ..models.layers.reassemble import Readout
     from .conv import BandedConv2d
     from .linear import OneDNNLinear
+    from .loss import FusedCrossEntropyLoss
     from .readout import SplitReadout
     generator = torch.Generator().manual_seed(0)
     # A ViT-S qkv GEMM (197 tokens, 384 → 1152), a fusion-block 3×3 conv
-    # (32 channels, 64², four bands of 16 rows) and a ViT-S readout at
-    # 384² (24×24 patches), forward + backward: a few ms each on an idle
+    # (32 channels, 64², four bands of 16 rows), a ViT-S readout at
+    # 384² (24×24 patches) and an ADE20K loss (150 classes, 32² logits
+    # resized to 64² labels), forward + backward: a few ms each on an idle
     # machine.
     tokens = torch.randn(1, 197, 384, generator=generator,
                          requires_grad=True)
@@ -102,10 +115,14 @@ def _measure() -> Dict[str, Dict[str, float]]:
     patches = torch.randn(1, 384, 24, 24, generator=generator,
                           requires_grad=True)
     cls_token = torch.randn(1, 384, generator=generator, requires_grad=True)
+    logits = torch.randn(1, 150, 32, 32, generator=generator,
+                         requires_grad=True)
+    label = torch.randint(0, 150, (1, 64, 64), generator=generator)
     cases = {
         'linear': (nn.Linear(384, 1152), OneDNNLinear, (tokens, )),
         'conv': (nn.Conv2d(32, 32, 3, padding=1), BandedConv2d, (fmap, )),
         'readout': (Readout(384), SplitReadout, (patches, cls_token)),
+        'loss': (CrossEntropyLoss(), FusedCrossEntropyLoss, (logits, label)),
     }
     times = {}
     for name, (plain, accel_cls, x) in cases.items():
@@ -113,8 +130,9 @@ def _measure() -> Dict[str, Dict[str, float]]:
         accel.__class__ = accel_cls  # as accelerate() does
         if name == 'conv':
             accel.band_bytes = 32 * 16 * 64 * 4  # 16 of 64 rows
-        times[name] = dict(plain_ms=_best_ms(_train_step(plain, *x)),
-                           accel_ms=_best_ms(_train_step(accel, *x)))
+        make_step = _loss_step if name == 'loss' else _train_step
+        times[name] = dict(plain_ms=_best_ms(make_step(plain, *x)),
+                           accel_ms=_best_ms(make_step(accel, *x)))
     return times
 
 

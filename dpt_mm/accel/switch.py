@@ -3,10 +3,12 @@ from typing import Any, Dict, Optional
 
 import torch.nn as nn
 
+from mmseg.models.losses import CrossEntropyLoss
 from ..models.layers.reassemble import Readout
 from .conv import BandedConv2d
 from .decision import accel_decision
 from .linear import OneDNNLinear
+from .loss import FusedCrossEntropyLoss
 from .readout import SplitReadout
 
 __all__ = ['ACCEL_MODES', 'KERNELS', 'accelerate', 'accelerate_from_cfg']
@@ -22,6 +24,7 @@ KERNELS: Dict[str, tuple] = {
     'linear': (nn.Linear, OneDNNLinear),
     'conv': (nn.Conv2d, BandedConv2d),
     'readout': (Readout, SplitReadout),
+    'loss': (CrossEntropyLoss, FusedCrossEntropyLoss),
 }
 
 
@@ -36,8 +39,11 @@ def accelerate(model: nn.Module, mode: str = 'auto') -> int:
     """Swap ``model``'s eligible layers for the accelerator's, in place.
 
     ``nn.Linear`` → :class:`~dpt_mm.accel.OneDNNLinear`, ``nn.Conv2d``
-    → :class:`~dpt_mm.accel.BandedConv2d` and DPT's ``Readout`` →
-    :class:`~dpt_mm.accel.SplitReadout`: subclasses with the same
+    → :class:`~dpt_mm.accel.BandedConv2d`, DPT's ``Readout`` →
+    :class:`~dpt_mm.accel.SplitReadout` and mmseg's ``CrossEntropyLoss`` →
+    :class:`~dpt_mm.accel.FusedCrossEntropyLoss` (the decode heads'
+    chunked loss with its gradient computed in forward): subclasses with
+    the same
     parameters, buffers and state-dict keys (only ``__class__`` changes),
     which run their kernel in CPU float32 eager execution and fall back to
     the plain forward anywhere else (GPU, other dtypes, autocast,

@@ -17,15 +17,21 @@ from mmengine.structures import PixelData
 
 import dpt_mm  # noqa: F401,I001  registers; shim before any mmseg import
 from dpt_mm import accel
-from dpt_mm.accel import (ACCEL_MODES, BandedConv2d, OneDNNLinear,
-                          SplitReadout, accel_decision, accelerate,
-                          accelerate_from_cfg, banded_conv2d)
+from dpt_mm.accel import (ACCEL_MODES, BandedConv2d, FusedCrossEntropyLoss,
+                          OneDNNLinear, SplitReadout, accel_decision,
+                          accelerate, accelerate_from_cfg, banded_conv2d,
+                          fused_resize_cross_entropy)
 from dpt_mm.accel import conv as accel_conv
 from dpt_mm.accel import decision as accel_decision_module
 from dpt_mm.accel import linear as accel_linear
+from dpt_mm.accel import loss as accel_loss
 from dpt_mm.accel import readout as accel_readout
 from dpt_mm.accel.conv import conv_input_rows
+from dpt_mm.models.decode_heads.fused_loss import chunked_ce_losses
 from dpt_mm.models.layers import Readout, StdConv2dSame
+from dpt_mm.models.losses import resize_cross_entropy
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.models.losses import CrossEntropyLoss
 from mmseg.registry import MODELS
 from toy_utils import seg_samples
 
@@ -46,7 +52,8 @@ def calls(monkeypatch):
     seen = []
     for module, name in ((accel_linear, 'onednn_linear'),
                          (accel_conv, 'banded_conv2d'),
-                         (accel_readout, 'split_readout')):
+                         (accel_readout, 'split_readout'),
+                         (accel_loss, 'fused_resize_cross_entropy')):
         fn = getattr(module, name)
 
         def spy(*args, _fn=fn, _name=name, **kwargs):
@@ -187,6 +194,73 @@ def test_split_readout_equals_the_papers_readout(calls):
     assert calls == ['split_readout']
 
 
+# logits h×w, labels H×W, align_corners, class weights, output rows per band
+LOSS_CASES = {
+    'upsample_x2': ((8, 9), (16, 18), False, None, 3),
+    'align_corners_weighted': ((8, 9), (16, 18), True,
+                               [0.5, 0.5, 2.0, 2.0, 2.0], 5),
+    'same_size': ((16, 16), (16, 16), False, None, 4),
+    'odd_factor_default_bands': ((7, 5), (30, 11), False, None, None),
+    'width_only': ((8, 8), (8, 20), True, None, 2),
+}
+
+
+@pytest.mark.parametrize('avg_non_ignore', [False, True])
+@pytest.mark.parametrize('case', sorted(LOSS_CASES))
+def test_fused_loss_equals_the_chunked_loss(case, avg_non_ignore):
+    """Loss, accuracy and gradient of the plain chunked loss (itself
+    tested against mmseg's resize + CrossEntropyLoss + accuracy), with
+    ignored pixels, class weights and overlapping bands."""
+    (h, w), (height, width), align_corners, weight, rows = LOSS_CASES[case]
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, h, w, requires_grad=True)
+    label = torch.randint(0, 5, (2, height, width))
+    label[0, :3] = 255
+    kwargs = dict(align_corners=align_corners, class_weight=weight,
+                  chunk_rows=rows, avg_non_ignore=avg_non_ignore,
+                  loss_weight=0.7)
+    results = []
+    for fn in (fused_resize_cross_entropy, resize_cross_entropy):
+        loss, acc = fn(logits, label, **kwargs)
+        (2 * loss).backward()
+        results.append((loss, acc, logits.grad))
+        logits.grad = None
+    (loss, acc, grad), (ref_loss, ref_acc, ref_grad) = results
+    assert loss.dtype == ref_loss.dtype and acc.shape == ref_acc.shape
+    assert rel(loss, ref_loss) <= 1e-6 and torch.equal(acc, ref_acc)
+    assert rel(grad, ref_grad) <= 1e-5
+
+
+def test_fused_loss_gradcheck():
+    torch.manual_seed(0)
+    logits = torch.randn(1, 3, 4, 5, dtype=torch.float64,
+                         requires_grad=True)
+    label = torch.randint(0, 3, (1, 8, 10))
+    label[0, 0] = 255
+    assert torch.autograd.gradcheck(
+        lambda x: fused_resize_cross_entropy(
+            x, label, align_corners=False, class_weight=[1.0, 2.0, 0.5],
+            chunk_rows=3)[0], (logits, ))
+
+
+def test_fused_loss_is_taken_by_the_heads_like_mmsegs():
+    """The chunked loss accepts the accelerator's CrossEntropyLoss (mmseg's
+    forward) and still refuses a subclass with a forward of its own."""
+
+    class OwnForward(CrossEntropyLoss):
+
+        def forward(self, *args, **kwargs):
+            return super().forward(*args, **kwargs)
+
+    head = MODELS.build(dict(type='DPTSegHead', in_channels=8, channels=8,
+                             num_classes=3))
+    accelerate(head, 'on')
+    assert type(head.loss_decode) is FusedCrossEntropyLoss
+    assert chunked_ce_losses(head) == [head.loss_decode]
+    head.loss_decode.__class__ = OwnForward
+    assert chunked_ce_losses(head) is None
+
+
 # ---------------------------------------------------------------------------
 # Every fallback branch, forced
 # ---------------------------------------------------------------------------
@@ -268,6 +342,35 @@ def test_readout_fallback_is_the_plain_readout(monkeypatch, calls, case):
         assert torch.equal(out, ref)
 
 
+@pytest.mark.parametrize('case', ['meta', 'float64', 'bfloat16', 'autocast',
+                                  'compiling', 'no_grad', 'frozen'])
+def test_loss_fallback_is_the_plain_loss(monkeypatch, calls, case):
+    """Off CPU, in another dtype, under autocast, while compiling and
+    where no gradient is wanted: the plain chunked loss."""
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 4, 6)
+    label = torch.randint(0, 5, (2, 8, 12))
+    if case == 'meta':
+        logits, label = logits.to('meta'), label.to('meta')
+    if case in ('float64', 'bfloat16'):
+        logits = logits.to(getattr(torch, case))
+    logits.requires_grad_(case != 'frozen')
+    if case == 'compiling':
+        monkeypatch.setattr(torch.compiler, 'is_compiling', lambda: True)
+    loss = CrossEntropyLoss()
+    loss.__class__ = FusedCrossEntropyLoss
+    with torch.autocast('cpu', dtype=torch.bfloat16,
+                        enabled=case == 'autocast'), \
+            torch.set_grad_enabled(case != 'no_grad'):
+        out = loss.resize_cross_entropy(logits, label, align_corners=False)
+        ref = resize_cross_entropy(logits, label, align_corners=False)
+    assert calls == []
+    for a, b in zip(out, ref):
+        assert a.dtype == b.dtype and a.device == b.device
+        if case != 'meta':
+            assert torch.equal(a, b)
+
+
 @pytest.mark.parametrize('case', ['stride', 'groups', 'same', 'reflect',
                                   'frozen', 'no_grad', 'one_band'])
 def test_conv_fallback_where_banding_does_not_apply(calls, case):
@@ -327,7 +430,8 @@ def test_accelerate_auto_follows_the_decision(monkeypatch):
     monkeypatch.setattr(accel_decision_module, '_measure', lambda: dict(
         linear=dict(plain_ms=2.0, accel_ms=1.0),
         conv=dict(plain_ms=1.0, accel_ms=1.0),
-        readout=dict(plain_ms=1.0, accel_ms=1.0)))
+        readout=dict(plain_ms=1.0, accel_ms=1.0),
+        loss=dict(plain_ms=1.0, accel_ms=1.0)))
     net = _Net()
     assert accelerate(net, 'auto') == 1
     assert type(net.fc) is OneDNNLinear and type(net.conv) is nn.Conv2d
@@ -353,11 +457,13 @@ def test_decision_is_measured_once_and_cached_per_machine(
         measured.append(1)
         return dict(linear=dict(plain_ms=1.0, accel_ms=1.0),
                     conv=dict(plain_ms=3.0, accel_ms=2.0),
-                    readout=dict(plain_ms=1.0, accel_ms=1.0))
+                    readout=dict(plain_ms=1.0, accel_ms=1.0),
+                    loss=dict(plain_ms=1.0, accel_ms=1.0))
 
     monkeypatch.setattr(accel_decision_module, '_measure', measure)
     first = accel_decision()
-    assert first['kernels'] == dict(linear=False, conv=True, readout=False)
+    assert first['kernels'] == dict(linear=False, conv=True, readout=False,
+                                    loss=False)
     assert first['enabled'] is True and len(measured) == 1
     files = glob.glob(str(cache_dir / 'accel-*.json'))
     assert len(files) == 1 and accel_decision_module.machine_key() in files[0]
@@ -508,6 +614,9 @@ def test_accel_on_equals_off_for_every_config(monkeypatch, calls, path):
     if any(getattr(m, 'readout_type', None) == 'project'
            for m in plain.modules()):
         assert 'split_readout' in calls, path
+    if any(chunked_ce_losses(m) for m in plain.modules()
+           if isinstance(m, BaseDecodeHead)):
+        assert 'fused_resize_cross_entropy' in calls, path
     for a, b in zip(fast_outs, outs):
         assert rel(a, b) <= 1e-5, path
     assert fast_grads.keys() == grads.keys() and len(grads) == len(

@@ -39,15 +39,20 @@ def chunked_ce_losses(
         list[CrossEntropyLoss] | None: ``head.loss_decode`` as a list when
         there is no sampler and every term is exactly mmseg's softmax
         ``CrossEntropyLoss`` (a subclass may change ``forward``) with
-        ``reduction='mean'``; None otherwise.
+        ``reduction='mean'`` (a subclass that keeps mmseg's ``forward``,
+        such as the accelerator's, counts as it); None otherwise.
     """
     if not enabled or head.sampler is not None:
         return None
     losses = (list(head.loss_decode) if isinstance(
         head.loss_decode, nn.ModuleList) else [head.loss_decode])
     for loss in losses:
-        if (type(loss) is not CrossEntropyLoss or loss.use_sigmoid
-                or loss.use_mask or loss.reduction != 'mean'):
+        # A subclass may change forward; the accelerator's only adds a
+        # resize_cross_entropy method.
+        if (not isinstance(loss, CrossEntropyLoss)
+                or type(loss).forward is not CrossEntropyLoss.forward
+                or loss.use_sigmoid or loss.use_mask
+                or loss.reduction != 'mean'):
             return None
     return losses
 
@@ -113,7 +118,10 @@ def chunked_loss_by_feat(
     loss: Dict[str, Tensor] = {}
     acc = None
     for loss_decode in losses:
-        value, acc = resize_cross_entropy(
+        # The accelerator's loss terms bring their own kernel.
+        loss_fn = getattr(loss_decode, 'resize_cross_entropy',
+                          resize_cross_entropy)
+        value, acc = loss_fn(
             seg_logits, seg_label,
             align_corners=head.align_corners if align_corners is None
             else align_corners,

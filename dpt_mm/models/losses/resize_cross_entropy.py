@@ -14,14 +14,18 @@ host synchronisation.
 """
 import math
 from contextlib import nullcontext
-from typing import ContextManager, Optional, Sequence, Tuple, Union
+from typing import (ContextManager, NamedTuple, Optional, Sequence, Tuple,
+                    Union)
 
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import Tensor
 
-__all__ = ['resize_cross_entropy']
+__all__ = [
+    'BandPlan', 'plan_bands', 'reduce_bands', 'resize_cross_entropy',
+    'resize_rows', 'top1_correct'
+]
 
 # Default band: about this many bytes of float32 B×C×rows×W logits. The
 # transients of one band (resized logits, log-softmax, their gradients) are
@@ -72,6 +76,57 @@ def _source_span(r0: int, r1: int, in_size: int, out_size: int,
             min(math.floor(last) + 3, in_size))
 
 
+def resize_rows(x: Tensor, taps: Optional[Tensor], width: int,
+                align_corners: bool, resize_dtype: torch.dtype) -> Tensor:
+    """One band of mmseg's bilinear resize to the label size.
+
+    Args:
+        x (Tensor): B×C×rows×w input rows of the band.
+        taps (Tensor, optional): n×rows height taps of the band; None if
+            the height is not resized.
+        width (int): Output width W.
+        align_corners (bool): Resize mode.
+        resize_dtype (torch.dtype): The dtype mmseg's resize would return
+            (the result is computed in float32 or float64 and rounded to
+            it once, as ATen's kernel does).
+
+    Returns:
+        Tensor: B×C×n×W resized logits of the band.
+    """
+    compute = torch.float64 if resize_dtype == torch.float64 \
+        else torch.float32
+    with _no_autocast(x.device.type):
+        x = x.to(compute)
+        if x.shape[-1] != width:
+            # Same height: ATen's height taps are then (row, λ=0), exact.
+            x = F.interpolate(x, size=(x.shape[2], width), mode='bilinear',
+                              align_corners=align_corners)
+        if taps is not None:
+            x = torch.matmul(taps.to(compute), x)
+        return x.to(resize_dtype)
+
+
+def top1_correct(x: Tensor, label: Tensor, ignore_index: int) -> Tensor:
+    """Pixels of a band whose label's logit is the maximum (mmseg's top-1
+    accuracy numerator).
+
+    Args:
+        x (Tensor): B×C×n×W resized logits (not differentiated).
+        label (Tensor): B×n×W labels.
+        ignore_index (int): Label that never counts.
+
+    Returns:
+        Tensor: 0-dim long count.
+    """
+    x = x.detach()
+    valid = label != ignore_index
+    target = label.masked_fill(~valid, 0).unsqueeze(1)
+    # amax is a vectorised reduction, argmax over C is not (20× slower on
+    # CPU).
+    top1 = (x.gather(1, target) >= x.amax(1, keepdim=True)).squeeze(1)
+    return (top1 & valid).sum()
+
+
 def _band(label: Tensor, taps: Optional[Tensor],
           class_weight: Optional[Tensor], offset: int, rows: int,
           width: int, align_corners: bool, ignore_index: int,
@@ -80,48 +135,30 @@ def _band(label: Tensor, taps: Optional[Tensor],
 
     Args:
         label (Tensor): B×n×W labels of the band.
-        taps (Tensor, optional): n×rows height taps of the band; None if
-            the height is not resized.
+        taps (Tensor, optional): See :func:`resize_rows`.
         class_weight (Tensor, optional): C class weights.
         offset (int): First input row of the band within ``pieces``.
         rows (int): Input rows the band reads.
         width (int): Output width W.
         align_corners (bool): Resize mode.
         ignore_index (int): Label without loss.
-        resize_dtype (torch.dtype): The dtype mmseg's resize would return
-            (the result is computed in float32 or float64 and rounded to
-            it once, as ATen's kernel does).
+        resize_dtype (torch.dtype): See :func:`resize_rows`.
         *pieces (Tensor): Consecutive B×C×·×w row pieces of the logits
             holding the band's input rows.
 
     Returns:
         tuple[Tensor, Tensor]: Float64 NLL sum and long count.
     """
-    compute = torch.float64 if resize_dtype == torch.float64 \
-        else torch.float32
-    with _no_autocast(label.device.type):
-        x = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=2)
-        x = x[:, :, offset:offset + rows].to(compute)
-        if x.shape[-1] != width:
-            # Same height: ATen's height taps are then (row, λ=0), exact.
-            x = F.interpolate(x, size=(rows, width), mode='bilinear',
-                              align_corners=align_corners)
-        if taps is not None:
-            x = torch.matmul(taps.to(compute), x)
-        x = x.to(resize_dtype)
+    x = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=2)
+    x = resize_rows(x[:, :, offset:offset + rows], taps, width,
+                    align_corners, resize_dtype)
     # The cross-entropy under the caller's autocast, as mmseg's.
     weight = None if class_weight is None else class_weight.to(x.dtype)
     nll = F.cross_entropy(x, label, weight=weight, reduction='none',
                           ignore_index=ignore_index)
     # The accuracy saves nothing for backward (detached), so the backward's
     # recomputation stops after the cross-entropy (checkpoint early stop).
-    x = x.detach()
-    valid = label != ignore_index
-    target = label.masked_fill(~valid, 0).unsqueeze(1)
-    # Correct where the label's logit is the maximum: amax is a vectorised
-    # reduction, argmax over C is not (20× slower on CPU).
-    top1 = (x.gather(1, target) >= x.amax(1, keepdim=True)).squeeze(1)
-    return nll.sum(dtype=torch.float64), (top1 & valid).sum()
+    return nll.sum(dtype=torch.float64), top1_correct(x, label, ignore_index)
 
 
 def _check_inputs(logits: Tensor, label: Tensor,
@@ -170,6 +207,98 @@ def _denominator(label: Tensor, class_weight: Optional[Tensor],
     weights = class_weight.double()[label.clamp(0, num_classes - 1)]
     weights = weights * (valid if avg_non_ignore else in_range)
     return weights.sum()
+
+
+class BandPlan(NamedTuple):
+    """How :func:`resize_cross_entropy` cuts a loss into bands.
+
+    Attributes:
+        resize_dtype (torch.dtype): The dtype of mmseg's resized logits.
+        class_weight (Tensor, optional): C class weights in that dtype.
+        taps (Tensor, optional): H×h height taps; None if the height is
+            not resized.
+        bands (tuple): Per band ``(r0, r1, a, b)``: output rows
+            ``[r0, r1)`` read input rows ``[a, b)``.
+    """
+    resize_dtype: torch.dtype
+    class_weight: Optional[Tensor]
+    taps: Optional[Tensor]
+    bands: Tuple[Tuple[int, int, int, int], ...]
+
+
+def plan_bands(logits: Tensor, label: Tensor, align_corners: bool,
+               class_weight: ClassWeight,
+               chunk_rows: Optional[int]) -> BandPlan:
+    """Check the inputs and cut the loss into bands of output rows.
+
+    Args:
+        logits (Tensor): B×C×h×w logits.
+        label (Tensor): B×H×W labels.
+        align_corners (bool): Resize mode.
+        class_weight (Sequence[float] | Tensor, optional): C weights.
+        chunk_rows (int, optional): Output rows per band; default about
+            :data:`CHUNK_BYTES` of float32 logits per band.
+
+    Returns:
+        BandPlan: The resize dtype, class weights, taps and bands.
+    """
+    if logits.dim() != 4 or not logits.is_floating_point():
+        _check_inputs(logits, label, None, chunk_rows)
+    # The dtype mmseg's F.interpolate returns here: autocast runs it in
+    # float32 on CUDA and in the input's dtype on CPU. A one-pixel resize
+    # asks autocast itself instead of copying its op lists.
+    resize_dtype = F.interpolate(
+        logits[:1, :1, :1, :1].detach(), size=(1, 1), mode='bilinear',
+        align_corners=align_corners).dtype
+    if class_weight is not None:
+        # mmseg: cls_score.new_tensor(class_weight), the resized logits'.
+        class_weight = torch.as_tensor(class_weight).to(
+            dtype=resize_dtype, device=logits.device).detach()
+    _check_inputs(logits, label, class_weight, chunk_rows)
+    batch, num_classes, height, _ = logits.shape
+    out_h, out_w = label.shape[1:]
+    taps = None
+    if height != out_h:
+        with _no_autocast(logits.device.type):
+            taps = _height_taps(height, out_h, align_corners,
+                                torch.float64 if resize_dtype ==
+                                torch.float64 else torch.float32,
+                                logits.device)
+    if chunk_rows is None:
+        chunk_rows = max(1, CHUNK_BYTES // (batch * num_classes * out_w * 4))
+    bands = tuple(
+        (r0, r1, *_source_span(r0, r1, height, out_h, align_corners))
+        for r0, r1 in ((r0, min(r0 + chunk_rows, out_h))
+                       for r0 in range(0, out_h, chunk_rows)))
+    return BandPlan(resize_dtype, class_weight, taps, bands)
+
+
+def reduce_bands(nll: Tensor, correct: Tensor, label: Tensor,
+                 plan: BandPlan, ignore_index: int, avg_non_ignore: bool,
+                 loss_weight: float) -> Tuple[Tensor, Tensor]:
+    """mmseg's mean loss and accuracy from the bands' sums.
+
+    Args:
+        nll (Tensor): Float64 sum of the (class-weighted) NLL.
+        correct (Tensor): Long count of correct valid pixels.
+        label (Tensor): B×H×W labels.
+        plan (BandPlan): The plan the sums were computed by.
+        ignore_index (int): Label without loss or accuracy.
+        avg_non_ignore (bool): Average over valid pixels only.
+        loss_weight (float): Factor on the loss.
+
+    Returns:
+        Tuple[Tensor, Tensor]: See :func:`resize_cross_entropy`.
+    """
+    denominator = _denominator(label, plan.class_weight, ignore_index,
+                               avg_non_ignore)
+    loss = loss_weight * nll / (denominator + _EPS)
+    loss = loss.to(torch.float64 if plan.resize_dtype == torch.float64
+                   else torch.float32)
+    total = (label != ignore_index).sum()
+    # mmseg's accuracy: (correct + eps) · 100 / (valid + eps), shape (1,).
+    acc = (correct.float() + _EPS) * (100.0 / (total.float() + _EPS))
+    return loss, acc.view(1)
 
 
 def resize_cross_entropy(
@@ -224,59 +353,28 @@ def resize_cross_entropy(
         Tuple[Tensor, Tensor]: The 0-dim loss (float32; float64 for double
         logits) and the accuracy in percent, shape (1,) as mmseg's.
     """
-    if logits.dim() != 4 or not logits.is_floating_point():
-        _check_inputs(logits, label, None, chunk_rows)
-    # The dtype mmseg's F.interpolate returns here: autocast runs it in
-    # float32 on CUDA and in the input's dtype on CPU. A one-pixel resize
-    # asks autocast itself instead of copying its op lists.
-    resize_dtype = F.interpolate(
-        logits[:1, :1, :1, :1].detach(), size=(1, 1), mode='bilinear',
-        align_corners=align_corners).dtype
-    if class_weight is not None:
-        # mmseg: cls_score.new_tensor(class_weight), the resized logits'.
-        class_weight = torch.as_tensor(class_weight).to(
-            dtype=resize_dtype, device=logits.device).detach()
-    _check_inputs(logits, label, class_weight, chunk_rows)
-    batch, num_classes, height, width = logits.shape
-    out_h, out_w = label.shape[1:]
-    taps = None
-    if height != out_h:
-        with _no_autocast(logits.device.type):
-            taps = _height_taps(height, out_h, align_corners,
-                                torch.float64 if resize_dtype ==
-                                torch.float64 else torch.float32,
-                                logits.device)
-    if chunk_rows is None:
-        chunk_rows = max(1, CHUNK_BYTES // (batch * num_classes * out_w * 4))
-    bands = [(r0, min(r0 + chunk_rows, out_h))
-             for r0 in range(0, out_h, chunk_rows)]
-    spans = [_source_span(r0, r1, height, out_h, align_corners)
-             for r0, r1 in bands]
+    plan = plan_bands(logits, label, align_corners, class_weight,
+                      chunk_rows)
+    height = logits.shape[2]
+    out_w = label.shape[2]
     # Input rows cut where each band's span starts: a band reads its own
     # piece and, where spans overlap, the first rows of the next ones. The
     # split's backward assembles the logits' gradient once, where slicing
     # the whole tensor per band would write a full-size gradient per band.
-    bounds = [0] + [a for a, _ in spans[1:]] + [height]
+    bounds = [0] + [a for _, _, a, _ in plan.bands[1:]] + [height]
     pieces = logits.split([b - a for a, b in zip(bounds, bounds[1:])], 2)
     nll = logits.new_zeros((), dtype=torch.float64)
     correct = label.new_zeros(())
-    for k, ((r0, r1), (a, b)) in enumerate(zip(bands, spans)):
+    for k, (r0, r1, a, b) in enumerate(plan.bands):
         last = k
         while bounds[last + 1] < b:
             last += 1
-        band_taps = None if taps is None else taps[r0:r1, a:b]
+        band_taps = None if plan.taps is None else plan.taps[r0:r1, a:b]
         band_nll, band_correct = cp.checkpoint(
-            _band, label[:, r0:r1], band_taps, class_weight, a - bounds[k],
-            b - a, out_w, align_corners, ignore_index, resize_dtype,
-            *pieces[k:last + 1], use_reentrant=False)
+            _band, label[:, r0:r1], band_taps, plan.class_weight,
+            a - bounds[k], b - a, out_w, align_corners, ignore_index,
+            plan.resize_dtype, *pieces[k:last + 1], use_reentrant=False)
         nll = nll + band_nll
         correct = correct + band_correct
-    denominator = _denominator(label, class_weight, ignore_index,
-                               avg_non_ignore)
-    loss = loss_weight * nll / (denominator + _EPS)
-    loss = loss.to(torch.float64 if resize_dtype == torch.float64
-                   else torch.float32)
-    total = (label != ignore_index).sum()
-    # mmseg's accuracy: (correct + eps) · 100 / (valid + eps), shape (1,).
-    acc = (correct.float() + _EPS) * (100.0 / (total.float() + _EPS))
-    return loss, acc.view(1)
+    return reduce_bands(nll, correct, label, plan, ignore_index,
+                        avg_non_ignore, loss_weight)

@@ -1,0 +1,143 @@
+"""The chunked resize + cross-entropy with each band's gradient computed
+in its forward pass.
+
+:func:`~dpt_mm.models.losses.resize_cross_entropy` checkpoints every band
+of output rows: backward resizes the band and runs log-softmax and NLL a
+second time, then their backward (NLL's writes a zero-filled gradient per
+band). The gradient of softmax cross-entropy has a closed form,
+``w[y]·(softmax − onehot(y))``, so :func:`fused_resize_cross_entropy`
+computes it in the same pass as the loss: per band one resize, one
+log-softmax (exponentiated in place into the softmax), the band's gradient
+mapped back through the resize by the resize's own backward ops, and
+summed into one gradient of the logits, which is what the step holds for
+backward instead of the logits. Same loss, accuracy and plan of bands;
+gradients differ by rounding (~1e-6 relative). Whether it is faster on a
+machine is measured there (:func:`~dpt_mm.accel.accel_decision`).
+"""
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from mmseg.models.losses import CrossEntropyLoss
+from ..models.losses.resize_cross_entropy import (ClassWeight, plan_bands,
+                                                  reduce_bands,
+                                                  resize_cross_entropy,
+                                                  resize_rows, top1_correct)
+from .gate import cpu_float32, is_eager
+
+__all__ = ['FusedCrossEntropyLoss', 'fused_resize_cross_entropy']
+
+
+def _resize_rows_backward(grad: Tensor, taps: Optional[Tensor],
+                          in_width: int, align_corners: bool) -> Tensor:
+    """The adjoint of :func:`resize_rows` (float32): the gradient of the
+    band's input rows from that of its resized logits."""
+    if taps is not None:
+        grad = torch.matmul(taps.t(), grad)
+    if grad.shape[-1] != in_width:
+        batch, channels, rows, width = grad.shape
+        grad = torch.ops.aten.upsample_bilinear2d_backward(
+            grad, [rows, width], [batch, channels, rows, in_width],
+            align_corners)
+    return grad
+
+
+class _FusedBands(torch.autograd.Function):
+    """Summed NLL and correct count of every band; backward scales the
+    logits' gradient computed in forward."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, label: Tensor, taps: Optional[Tensor],
+                class_weight: Optional[Tensor], bands: tuple,
+                align_corners: bool, ignore_index: int,
+                resize_dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
+        grad = torch.zeros_like(logits)
+        nll = logits.new_zeros((), dtype=torch.float64)
+        correct = label.new_zeros(())
+        in_width, out_w = logits.shape[3], label.shape[2]
+        for r0, r1, a, b in bands:
+            band_label = label[:, r0:r1]
+            band_taps = None if taps is None else taps[r0:r1, a:b]
+            x = resize_rows(logits[:, :, a:b], band_taps, out_w,
+                            align_corners, resize_dtype)
+            correct += top1_correct(x, band_label, ignore_index)
+            valid = band_label != ignore_index
+            target = band_label.masked_fill(~valid, 0).unsqueeze(1)
+            weight = valid.to(x.dtype) if class_weight is None else \
+                class_weight[target[:, 0]] * valid
+            weight = weight.unsqueeze(1)
+            logp = torch.log_softmax(x, 1)
+            del x
+            nll -= (logp.gather(1, target) * weight).sum(dtype=torch.float64)
+            # d nll / d x = w·softmax − w at the label.
+            band_grad = logp.exp_().mul_(weight)
+            band_grad.scatter_add_(1, target, -weight)
+            grad[:, :, a:b] += _resize_rows_backward(band_grad, band_taps,
+                                                     in_width, align_corners)
+        ctx.save_for_backward(grad)
+        ctx.mark_non_differentiable(correct)
+        return nll, correct
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_nll: Tensor, _grad_correct: Tensor):
+        grad, = ctx.saved_tensors
+        return (grad * grad_nll.to(grad.dtype), ) + (None, ) * 7
+
+
+def fused_resize_cross_entropy(
+        logits: Tensor,
+        label: Tensor,
+        *,
+        align_corners: bool,
+        class_weight: ClassWeight = None,
+        ignore_index: int = 255,
+        avg_non_ignore: bool = False,
+        loss_weight: float = 1.0,
+        chunk_rows: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+    """:func:`~dpt_mm.models.losses.resize_cross_entropy` (same arguments
+    and results) with the gradient computed band by band in forward.
+
+    For CPU float32 without autocast (the caller gates it; float64 works
+    too, for gradient checks): the resize and the cross-entropy run in the
+    logits' dtype, as the plain loss does there.
+
+    Args:
+        logits (Tensor): B×C×h×w float32 logits.
+        label (Tensor): B×H×W long class indices or ``ignore_index``.
+        align_corners (bool): Resize mode.
+        class_weight (Sequence[float] | Tensor, optional): C weights.
+        ignore_index (int): Label without loss or accuracy.
+        avg_non_ignore (bool): Average over valid pixels only.
+        loss_weight (float): Factor on the loss.
+        chunk_rows (int, optional): Output rows per band.
+
+    Returns:
+        Tuple[Tensor, Tensor]: The 0-dim loss and the accuracy (1,).
+    """
+    plan = plan_bands(logits, label, align_corners, class_weight,
+                      chunk_rows)
+    nll, correct = _FusedBands.apply(logits, label, plan.taps,
+                                     plan.class_weight, plan.bands,
+                                     align_corners, ignore_index,
+                                     plan.resize_dtype)
+    return reduce_bands(nll, correct, label, plan, ignore_index,
+                        avg_non_ignore, loss_weight)
+
+
+class FusedCrossEntropyLoss(CrossEntropyLoss):
+    """mmseg's ``CrossEntropyLoss`` (same arguments, ``forward`` and
+    state) whose chunked resize + cross-entropy, which the decode heads
+    call through :meth:`resize_cross_entropy`, is
+    :func:`fused_resize_cross_entropy` where a gradient is wanted in CPU
+    float32 eager execution, and the plain loss anywhere else."""
+
+    def resize_cross_entropy(self, logits: Tensor, label: Tensor,
+                             **kwargs) -> Tuple[Tensor, Tensor]:
+        """See :func:`~dpt_mm.models.losses.resize_cross_entropy`."""
+        if (is_eager() and torch.is_grad_enabled() and logits.requires_grad
+                and cpu_float32(logits)):
+            return fused_resize_cross_entropy(logits, label, **kwargs)
+        return resize_cross_entropy(logits, label, **kwargs)
