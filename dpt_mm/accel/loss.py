@@ -17,65 +17,82 @@ machine is measured there (:func:`~dpt_mm.accel.accel_decision`).
 from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from mmseg.models.losses import CrossEntropyLoss
 from ..models.losses.resize_cross_entropy import (ClassWeight, plan_bands,
                                                   reduce_bands,
-                                                  resize_cross_entropy,
-                                                  resize_rows, top1_correct)
+                                                  resize_cross_entropy)
 from .gate import cpu_float32, is_eager
 
 __all__ = ['FusedCrossEntropyLoss', 'fused_resize_cross_entropy']
 
 
-def _resize_rows_backward(grad: Tensor, taps: Optional[Tensor],
-                          in_width: int, align_corners: bool) -> Tensor:
-    """The adjoint of :func:`resize_rows` (float32): the gradient of the
-    band's input rows from that of its resized logits."""
-    if taps is not None:
-        grad = torch.matmul(taps.t(), grad)
-    if grad.shape[-1] != in_width:
-        batch, channels, rows, width = grad.shape
-        grad = torch.ops.aten.upsample_bilinear2d_backward(
-            grad, [rows, width], [batch, channels, rows, in_width],
-            align_corners)
-    return grad
-
-
 class _FusedBands(torch.autograd.Function):
     """Summed NLL and correct count of every band; backward scales the
-    logits' gradient computed in forward."""
+    logits' gradient computed in forward.
+
+    Works on the logits as B×h×w×C (a view, for channels-last logits, the
+    layout of DPT's heads): the reductions over classes then run along the
+    last, contiguous dimension, and the height resize is one GEMM with the
+    band's taps over all w·C values of a row.
+    """
 
     @staticmethod
     def forward(ctx, logits: Tensor, label: Tensor, taps: Optional[Tensor],
                 class_weight: Optional[Tensor], bands: tuple,
                 align_corners: bool, ignore_index: int,
                 resize_dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
-        grad = torch.zeros_like(logits)
+        batch, channels, _, in_w = logits.shape
+        out_w = label.shape[2]
+        logits = logits.permute(0, 2, 3, 1).to(resize_dtype)
+        grad = torch.zeros_like(logits, memory_format=torch.contiguous_format)
         nll = logits.new_zeros((), dtype=torch.float64)
         correct = label.new_zeros(())
-        in_width, out_w = logits.shape[3], label.shape[2]
         for r0, r1, a, b in bands:
             band_label = label[:, r0:r1]
-            band_taps = None if taps is None else taps[r0:r1, a:b]
-            x = resize_rows(logits[:, :, a:b], band_taps, out_w,
-                            align_corners, resize_dtype)
-            correct += top1_correct(x, band_label, ignore_index)
+            band_taps = None if taps is None else taps[r0:r1, a:b].to(
+                resize_dtype)
+            rows = r1 - r0 if taps is not None else b - a
+            # Bilinear resize, height (taps) then width: B×rows×W×C.
+            x = logits[:, a:b]
+            if band_taps is not None:
+                x = torch.matmul(band_taps, x.reshape(batch, b - a, -1))
+                x = x.view(batch, rows, in_w, channels)
+            if in_w != out_w:
+                x = F.interpolate(x.permute(0, 3, 1, 2), size=(rows, out_w),
+                                  mode='bilinear',
+                                  align_corners=align_corners)
+                x = x.permute(0, 2, 3, 1)
             valid = band_label != ignore_index
-            target = band_label.masked_fill(~valid, 0).unsqueeze(1)
+            target = band_label.masked_fill(~valid, 0).unsqueeze(-1)
             weight = valid.to(x.dtype) if class_weight is None else \
-                class_weight[target[:, 0]] * valid
-            weight = weight.unsqueeze(1)
-            logp = torch.log_softmax(x, 1)
-            del x
-            nll -= (logp.gather(1, target) * weight).sum(dtype=torch.float64)
-            # d nll / d x = w·softmax − w at the label.
-            band_grad = logp.exp_().mul_(weight)
-            band_grad.scatter_add_(1, target, -weight)
-            grad[:, :, a:b] += _resize_rows_backward(band_grad, band_taps,
-                                                     in_width, align_corners)
+                class_weight.to(x.dtype)[target[..., 0]] * valid
+            weight = weight.unsqueeze(-1)
+            picked = x.gather(-1, target)
+            top = x.amax(-1, keepdim=True)
+            correct += ((picked >= top) & valid.unsqueeze(-1)).sum()
+            # Softmax and its log from one exp: e = exp(x − max),
+            # nll = log Σe + max − x[y]; d nll/dx = w·e/Σe − w at y.
+            exp = (x - top).exp_()
+            total = exp.sum(-1, keepdim=True)
+            nll += ((total.log() + top - picked) * weight).sum(
+                dtype=torch.float64)
+            band_grad = exp.mul_(weight / total)
+            band_grad.scatter_add_(-1, target, -weight)
+            del x, exp
+            if in_w != out_w:
+                band_grad = torch.ops.aten.upsample_bilinear2d_backward(
+                    band_grad.permute(0, 3, 1, 2), [rows, out_w],
+                    [batch, channels, rows, in_w],
+                    align_corners).permute(0, 2, 3, 1)
+            if band_taps is not None:
+                band_grad = torch.matmul(
+                    band_taps.t(), band_grad.reshape(batch, rows, -1)).view(
+                        batch, b - a, in_w, channels)
+            grad[:, a:b] += band_grad
         ctx.save_for_backward(grad)
         ctx.mark_non_differentiable(correct)
         return nll, correct
@@ -84,7 +101,8 @@ class _FusedBands(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_nll: Tensor, _grad_correct: Tensor):
         grad, = ctx.saved_tensors
-        return (grad * grad_nll.to(grad.dtype), ) + (None, ) * 7
+        grad = grad * grad_nll.to(grad.dtype)
+        return (grad.permute(0, 3, 1, 2), ) + (None, ) * 7
 
 
 def fused_resize_cross_entropy(
@@ -141,3 +159,4 @@ class FusedCrossEntropyLoss(CrossEntropyLoss):
                 and cpu_float32(logits)):
             return fused_resize_cross_entropy(logits, label, **kwargs)
         return resize_cross_entropy(logits, label, **kwargs)
+
