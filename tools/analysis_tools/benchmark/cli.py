@@ -14,7 +14,8 @@ from . import harness
 from .harness import ACCEL_MODES, ALLOCATORS
 from .inference import HF_VARIANTS, bench_inference, infer_worker
 from .report import format_profiles, format_report
-from .training import TRAIN_CASES, bench_training, train_worker
+from .training import (TRAIN_CASES, TRAIN_WARMUP, bench_training,
+                       train_worker)
 
 __all__ = ['parse_args', 'main']
 
@@ -50,7 +51,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--train-repeats', type=int, default=3,
                         help='timed training steps per case')
     parser.add_argument('--train-warmup', type=int, default=None,
-                        help='default: --warmup')
+                        help=f'untimed training rounds; default '
+                        f'{TRAIN_WARMUP} (--warmup with --tiny): mmseg\'s '
+                        'step takes that long to settle')
     parser.add_argument('--train-cases', type=_csv(str),
                         default=list(TRAIN_CASES), help=', '.join(TRAIN_CASES))
     parser.add_argument('--baseline', default=None, metavar='REV',
@@ -115,7 +118,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     except RuntimeError as err:
         parser.error(str(err))
     if args.train_warmup is None:
-        args.train_warmup = args.warmup
+        args.train_warmup = args.warmup if args.tiny else TRAIN_WARMUP
     if args.repeats < 1 or args.train_repeats < 1:
         parser.error('--repeats must be >= 1')
     return args
