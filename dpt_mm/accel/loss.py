@@ -6,13 +6,15 @@ of output rows: backward resizes the band and runs log-softmax and NLL a
 second time, then their backward (NLL's writes a zero-filled gradient per
 band). The gradient of softmax cross-entropy has a closed form,
 ``w[y]·(softmax − onehot(y))``, so :func:`fused_resize_cross_entropy`
-computes it in the same pass as the loss: per band one resize, one
-log-softmax (exponentiated in place into the softmax), the band's gradient
-mapped back through the resize by the resize's own backward ops, and
+computes it in the same pass as the loss: per band one resize (height by
+a GEMM with the band's taps, width by ``F.interpolate``), one exponential
+giving the softmax and its log, the band's gradient mapped back through
+the resize (the taps' transpose, the upsample's own backward op), and
 summed into one gradient of the logits, which is what the step holds for
 backward instead of the logits. Same loss, accuracy and plan of bands;
-gradients differ by rounding (~1e-6 relative). Whether it is faster on a
-machine is measured there (:func:`~dpt_mm.accel.accel_decision`).
+gradients differ by rounding (~2e-7 relative). Whether it is faster on a
+machine is measured there (:func:`~dpt_mm.accel.accel_decision`); figures
+in ``docs/benchmark.md``.
 """
 from typing import Optional, Tuple
 

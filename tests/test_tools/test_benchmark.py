@@ -450,3 +450,13 @@ def test_fast_path_builds_from_registry_config():
     assert rel_err(optimize_for_inference(model)(x, mode='tensor'),
                    ref) <= RTOL
     assert model._fast_path['fuse_norm'] is True
+
+
+def test_training_warm_up_defaults_to_the_steady_state():
+    """Eight untimed training rounds unless given (mmseg's step settles
+    late); the smoke test keeps --warmup."""
+    bench = load_bench()
+    assert bench.parse_args([]).train_warmup == \
+        bench.training.TRAIN_WARMUP == 8
+    assert bench.parse_args(['--train-warmup', '2']).train_warmup == 2
+    assert bench.parse_args(['--tiny', '--warmup', '0']).train_warmup == 0

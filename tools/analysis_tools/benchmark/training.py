@@ -39,11 +39,11 @@ TRAIN_LABELS = {
     'ours_cp': 'dpt_mm, with_cp=True in backbone, neck and decode head',
     'ours_noaux': 'dpt_mm without the aux head (like mmseg)',
 }
-#: Untimed rounds before the timed ones. mmseg's step at 512², batch 2,
-#: falls for about eight steps (17.4 → 10.5 s on a 2-core Xeon, interleaved
-#: with dpt_mm's; its page faults per step fall from 2.9 M to about 2 M as
-#: glibc's malloc adapts) while dpt_mm's settles after two: fewer warm-up
-#: rounds time mmseg before its steady state, which flatters dpt_mm.
+#: Untimed rounds before the timed ones: mmseg's step at 512², batch 2,
+#: takes about this many steps to settle (its page faults per step fall as
+#: glibc's malloc adapts; see docs/benchmark.md), dpt_mm's about two.
+#: Fewer warm-up rounds time mmseg before its steady state, which flatters
+#: dpt_mm.
 TRAIN_WARMUP = 8
 OURS_SEG_CONFIG = 'configs/_base_/models/dpt_vit-b16_seg.py'
 MMSEG_DPT_CONFIG = '.mim/configs/dpt/dpt_vit-b16_8xb2-160k_ade20k-512x512.py'
