@@ -43,12 +43,11 @@ def accelerate(model: nn.Module, mode: str = 'auto') -> int:
     :class:`~dpt_mm.accel.SplitReadout` and mmseg's ``CrossEntropyLoss`` →
     :class:`~dpt_mm.accel.FusedCrossEntropyLoss` (the decode heads'
     chunked loss with its gradient computed in forward): subclasses with
-    the same
-    parameters, buffers and state-dict keys (only ``__class__`` changes),
-    which run their kernel in CPU float32 eager execution and fall back to
-    the plain forward anywhere else (GPU, other dtypes, autocast,
-    ``torch.compile``, export, tracing). Call it on the built model,
-    before ``torch.compile``.
+    the same parameters, buffers and state-dict keys (only ``__class__``
+    changes), which run their kernel in CPU float32 eager execution and
+    fall back to the plain forward anywhere else (GPU, other dtypes,
+    autocast, ``torch.compile``, export, tracing). Call it on the built
+    model, before ``torch.compile``.
 
     Args:
         model (nn.Module): The model.

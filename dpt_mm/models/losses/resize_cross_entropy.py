@@ -22,10 +22,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import Tensor
 
-__all__ = [
-    'BandPlan', 'plan_bands', 'reduce_bands', 'resize_cross_entropy',
-    'resize_rows', 'top1_correct'
-]
+__all__ = ['BandPlan', 'plan_bands', 'reduce_bands', 'resize_cross_entropy']
 
 # Default band: about this many bytes of float32 B×C×rows×W logits. The
 # transients of one band (resized logits, log-softmax, their gradients) are
@@ -76,7 +73,7 @@ def _source_span(r0: int, r1: int, in_size: int, out_size: int,
             min(math.floor(last) + 3, in_size))
 
 
-def resize_rows(x: Tensor, taps: Optional[Tensor], width: int,
+def _resize_rows(x: Tensor, taps: Optional[Tensor], width: int,
                 align_corners: bool, resize_dtype: torch.dtype) -> Tensor:
     """One band of mmseg's bilinear resize to the label size.
 
@@ -106,7 +103,7 @@ def resize_rows(x: Tensor, taps: Optional[Tensor], width: int,
         return x.to(resize_dtype)
 
 
-def top1_correct(x: Tensor, label: Tensor, ignore_index: int) -> Tensor:
+def _top1_correct(x: Tensor, label: Tensor, ignore_index: int) -> Tensor:
     """Pixels of a band whose label's logit is the maximum (mmseg's top-1
     accuracy numerator).
 
@@ -135,14 +132,14 @@ def _band(label: Tensor, taps: Optional[Tensor],
 
     Args:
         label (Tensor): B×n×W labels of the band.
-        taps (Tensor, optional): See :func:`resize_rows`.
+        taps (Tensor, optional): See :func:`_resize_rows`.
         class_weight (Tensor, optional): C class weights.
         offset (int): First input row of the band within ``pieces``.
         rows (int): Input rows the band reads.
         width (int): Output width W.
         align_corners (bool): Resize mode.
         ignore_index (int): Label without loss.
-        resize_dtype (torch.dtype): See :func:`resize_rows`.
+        resize_dtype (torch.dtype): See :func:`_resize_rows`.
         *pieces (Tensor): Consecutive B×C×·×w row pieces of the logits
             holding the band's input rows.
 
@@ -150,7 +147,7 @@ def _band(label: Tensor, taps: Optional[Tensor],
         tuple[Tensor, Tensor]: Float64 NLL sum and long count.
     """
     x = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=2)
-    x = resize_rows(x[:, :, offset:offset + rows], taps, width,
+    x = _resize_rows(x[:, :, offset:offset + rows], taps, width,
                     align_corners, resize_dtype)
     # The cross-entropy under the caller's autocast, as mmseg's.
     weight = None if class_weight is None else class_weight.to(x.dtype)
@@ -158,7 +155,8 @@ def _band(label: Tensor, taps: Optional[Tensor],
                           ignore_index=ignore_index)
     # The accuracy saves nothing for backward (detached), so the backward's
     # recomputation stops after the cross-entropy (checkpoint early stop).
-    return nll.sum(dtype=torch.float64), top1_correct(x, label, ignore_index)
+    return (nll.sum(dtype=torch.float64),
+            _top1_correct(x, label, ignore_index))
 
 
 def _check_inputs(logits: Tensor, label: Tensor,
