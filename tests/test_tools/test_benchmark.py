@@ -123,6 +123,12 @@ def test_benchmark_tiny_end_to_end_writes_json(tmp_path):
         # The step allocates on top of the weights and optimiser state.
         assert case['alloc_peak_mb'] > case['held_mb'] > 4 * case[
             'num_params'] / 2**20
+    # A step's FLOPs: forward + backward, so about 3× the forward's, and
+    # the checkpointed case recomputes forwards on top.
+    ours, ours_cp = train['cases']['ours'], train['cases']['ours_cp']
+    assert 0 < ours['gflop'] < ours_cp['gflop']
+    assert ours['gflops'] == pytest.approx(
+        ours['gflop'] / (ours['median_ms'] / 1e3))
     assert train['cases']['theirs']['ratio_to_ref'] == 1.0
     assert train['cases']['theirs']['accel'] is None  # mmseg's model as is
     assert 'cp_time_ratio' in train and {'ours', 'theirs'} <= set(
@@ -460,3 +466,21 @@ def test_training_warm_up_defaults_to_the_steady_state():
         bench.training.TRAIN_WARMUP == 8
     assert bench.parse_args(['--train-warmup', '2']).train_warmup == 2
     assert bench.parse_args(['--tiny', '--warmup', '0']).train_warmup == 0
+
+
+def test_count_flops_counts_cpu_attention_forward_and_backward():
+    """The CPU flash-attention kernels have no formula in torch's counter:
+    the benchmark registers torch's SDPA formulas (forward 2 GEMMs,
+    backward 5 with the scores recomputed), so a training step's
+    attention is counted."""
+    bench = load_bench()
+    q = torch.randn(1, 2, 16, 8, requires_grad=True)
+
+    def attention():
+        return torch.nn.functional.scaled_dot_product_attention(q, q, q)
+
+    forward = bench.harness.count_flops(attention)['total']
+    step = bench.harness.count_flops(lambda: attention().sum().backward(),
+                                     grad=True)['total']
+    assert forward == 2 * (2 * 2 * 16 * 16 * 8)  # QKᵀ and PV, 2 heads
+    assert step == forward * (2 + 5) / 2

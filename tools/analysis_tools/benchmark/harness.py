@@ -169,24 +169,38 @@ def summarise(times: Dict[str, List[float]],
     return out
 
 
-def count_flops(fn: Callable[[], Any]) -> Dict[str, Any]:
+def count_flops(fn: Callable[[], Any], grad: bool = False) -> Dict[str, Any]:
     """FLOPs of one call (2 per multiply-add), in total and by operator.
 
-    ``FlopCounterMode`` has no formula for the CPU flash-attention kernel,
-    so the standard attention formula is registered for it.
+    ``FlopCounterMode`` has no formula for the CPU flash-attention kernels,
+    so the standard attention formulas (forward and backward) are
+    registered for them.
+
+    Args:
+        fn (callable): The call, e.g. a forward or a training step.
+        grad (bool): Run it with gradients enabled (a training step
+            counts its backward too). Defaults to False.
     """
-    from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+    from torch.utils.flop_counter import (FlopCounterMode,
+                                          sdpa_backward_flop_count,
+                                          sdpa_flop_count)
 
     def cpu_flash(query, key, value, *args, **kwargs):
         return sdpa_flop_count(query, key, value)
 
+    def cpu_flash_backward(grad_out, query, key, value, *args, **kwargs):
+        return sdpa_backward_flop_count(grad_out, query, key, value)
+
     custom = {}
-    cpu_sdpa = getattr(torch.ops.aten,
-                       '_scaled_dot_product_flash_attention_for_cpu', None)
-    if cpu_sdpa is not None:
-        custom[cpu_sdpa] = cpu_flash
+    for name, formula in (
+            ('_scaled_dot_product_flash_attention_for_cpu', cpu_flash),
+            ('_scaled_dot_product_flash_attention_for_cpu_backward',
+             cpu_flash_backward)):
+        op = getattr(torch.ops.aten, name, None)
+        if op is not None:
+            custom[op] = formula
     counter = FlopCounterMode(display=False, custom_mapping=custom)
-    with torch.no_grad(), counter:
+    with torch.set_grad_enabled(grad), counter:
         fn()
     by_op = {str(k): float(v)
              for k, v in counter.get_flop_counts()['Global'].items()}

@@ -94,7 +94,8 @@ def _training_lines(report: Dict[str, Any]) -> List[str]:
                 if train.get('allocator_lib') else ''), '',
              '| case | step ms | ratio to mmseg | peak MiB | memory ratio '
              'to mmseg | peak allocated MiB | allocated ratio to mmseg | '
-             'params (M) |', '|---|---|---|---|---|---|---|---|']
+             'params (M) | GFLOP/step | GFLOP/s |',
+             '|---|---|---|---|---|---|---|---|---|---|']
     cases = train['cases']
     ref = cases.get('theirs', next(iter(cases.values())))
     for c in cases.values():
@@ -104,7 +105,8 @@ def _training_lines(report: Dict[str, Any]) -> List[str]:
             f"{fmt(ratio(c['train_peak_mb'], ref['train_peak_mb']))} | "
             f"{c['alloc_peak_mb']:.0f} | "
             f"{fmt(ratio(c['alloc_peak_mb'], ref['alloc_peak_mb']))} | "
-            f"{c['num_params'] / 1e6:.1f} |")
+            f"{c['num_params'] / 1e6:.1f} | "
+            f"{fmt(c.get('gflop'), '.0f')} | {fmt(c.get('gflops'), '.0f')} |")
 
     def memory_ratios(num: Dict[str, Any], den: Dict[str, Any]) -> str:
         return (f"{fmt(ratio(num['train_peak_mb'], den['train_peak_mb']))} "

@@ -148,8 +148,9 @@ def train_worker(spec: Dict[str, Any]) -> None:
     """One training case in its own process, driven over stdin/stdout.
 
     Commands (one per line): ``step`` (one timed step), ``memory`` (one
-    more step, profiled for its live tensor bytes), ``profile``, ``stats``
-    (peaks as of the last ``step``), ``quit``.
+    more step, profiled for its live tensor bytes), ``flops`` (one more
+    step, its FLOPs counted), ``profile``, ``stats`` (peaks as of the last
+    ``step``), ``quit``.
     """
     root = Path(spec.get('code_root') or REPO_ROOT)
     # A baseline worker imports dpt_mm from the extracted old revision.
@@ -227,9 +228,14 @@ def train_worker(spec: Dict[str, Any]) -> None:
             out['train_peak_mb'] = peaks['cuda'] / 2**20
         return out
 
+    def flops() -> Dict[str, Any]:
+        # One more step, counted: forward, loss and backward.
+        counted = harness.count_flops(step, grad=True)
+        return dict(gflop=counted['total'] / 1e9)
+
     harness.send(dict(ready=True, num_params=num_params, accel=accel))
     harness.serve(dict(
-        step=timed_step, memory=memory, stats=stats,
+        step=timed_step, memory=memory, stats=stats, flops=flops,
         profile=lambda: dict(top=harness.profile_top_ops(
             step, device, spec['top']))))
 
@@ -295,6 +301,9 @@ def bench_training(args, device: torch.device,
             # One more step, profiled for its live tensor bytes.
             alloc = worker.call('memory')
             mem = dict(worker.call('stats'), **alloc)
+            gflop = worker.call('flops')['gflop']
+            mem.update(gflop=gflop,
+                       gflops=gflop / (stats[case]['median_ms'] / 1e3))
             result['cases'][case] = dict(
                 label=labels[case], num_params=ready[case]['num_params'],
                 accel=ready[case].get('accel'), losses=losses[case],
