@@ -86,8 +86,8 @@ def _train_step(module: nn.Module, *x: torch.Tensor) -> Callable[[], None]:
 
 def _loss_step(loss: nn.Module, logits: torch.Tensor,
                label: torch.Tensor) -> Callable[[], None]:
-    from ..models.losses import resize_cross_entropy
-    fn = getattr(loss, 'resize_cross_entropy', resize_cross_entropy)
+    from ..models.losses import resize_cross_entropy_of
+    fn = resize_cross_entropy_of(loss)
 
     def step() -> None:
         fn(logits, label, align_corners=False)[0].backward()

@@ -57,7 +57,7 @@ class _FusedBands(torch.autograd.Function):
             band_label = label[:, r0:r1]
             band_taps = None if taps is None else taps[r0:r1, a:b].to(
                 resize_dtype)
-            rows = r1 - r0 if taps is not None else b - a
+            rows = r1 - r0  # = b − a where the height is not resized
             # Bilinear resize, height (taps) then width: B×rows×W×C.
             x = logits[:, a:b]
             if band_taps is not None:

@@ -20,7 +20,7 @@ from torch import Tensor
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.losses import CrossEntropyLoss
 from mmseg.utils import ConfigType, SampleList
-from ..losses import resize_cross_entropy
+from ..losses import resize_cross_entropy_of
 
 __all__ = ['ChunkedLossMixin', 'check_labels', 'chunked_ce_losses',
            'chunked_loss_by_feat', 'head_loss']
@@ -119,9 +119,7 @@ def chunked_loss_by_feat(
     acc = None
     for loss_decode in losses:
         # The accelerator's loss terms bring their own kernel.
-        loss_fn = getattr(loss_decode, 'resize_cross_entropy',
-                          resize_cross_entropy)
-        value, acc = loss_fn(
+        value, acc = resize_cross_entropy_of(loss_decode)(
             seg_logits, seg_label,
             align_corners=head.align_corners if align_corners is None
             else align_corners,

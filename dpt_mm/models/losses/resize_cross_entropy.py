@@ -14,15 +14,19 @@ host synchronisation.
 """
 import math
 from contextlib import nullcontext
-from typing import (ContextManager, NamedTuple, Optional, Sequence, Tuple,
-                    Union)
+from typing import (Callable, ContextManager, NamedTuple, Optional,
+                    Sequence, Tuple, Union)
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import Tensor
 
-__all__ = ['BandPlan', 'plan_bands', 'reduce_bands', 'resize_cross_entropy']
+__all__ = [
+    'BandPlan', 'plan_bands', 'reduce_bands', 'resize_cross_entropy',
+    'resize_cross_entropy_of'
+]
 
 # Default band: about this many bytes of float32 B×C×rows×W logits. The
 # transients of one band (resized logits, log-softmax, their gradients) are
@@ -39,6 +43,12 @@ def _no_autocast(device_type: str) -> ContextManager:
     if not torch.amp.is_autocast_available(device_type):
         return nullcontext()
     return torch.autocast(device_type, enabled=False)
+
+
+def _compute_dtype(resize_dtype: torch.dtype) -> torch.dtype:
+    """The dtype the resize and the loss are computed in: float64 for
+    double logits, float32 otherwise (ATen's resize rounds once)."""
+    return torch.float64 if resize_dtype == torch.float64 else torch.float32
 
 
 def _height_taps(in_size: int, out_size: int, align_corners: bool,
@@ -90,8 +100,7 @@ def _resize_rows(x: Tensor, taps: Optional[Tensor], width: int,
     Returns:
         Tensor: B×C×n×W resized logits of the band.
     """
-    compute = torch.float64 if resize_dtype == torch.float64 \
-        else torch.float32
+    compute = _compute_dtype(resize_dtype)
     with _no_autocast(x.device.type):
         x = x.to(compute)
         if x.shape[-1] != width:
@@ -259,9 +268,7 @@ def plan_bands(logits: Tensor, label: Tensor, align_corners: bool,
     if height != out_h:
         with _no_autocast(logits.device.type):
             taps = _height_taps(height, out_h, align_corners,
-                                torch.float64 if resize_dtype ==
-                                torch.float64 else torch.float32,
-                                logits.device)
+                                _compute_dtype(resize_dtype), logits.device)
     if chunk_rows is None:
         chunk_rows = max(1, CHUNK_BYTES // (batch * num_classes * out_w * 4))
     bands = tuple(
@@ -291,8 +298,7 @@ def reduce_bands(nll: Tensor, correct: Tensor, label: Tensor,
     denominator = _denominator(label, plan.class_weight, ignore_index,
                                avg_non_ignore)
     loss = loss_weight * nll / (denominator + _EPS)
-    loss = loss.to(torch.float64 if plan.resize_dtype == torch.float64
-                   else torch.float32)
+    loss = loss.to(_compute_dtype(plan.resize_dtype))
     total = (label != ignore_index).sum()
     # mmseg's accuracy: (correct + eps) · 100 / (valid + eps), shape (1,).
     acc = (correct.float() + _EPS) * (100.0 / (total.float() + _EPS))
@@ -376,3 +382,20 @@ def resize_cross_entropy(
         correct = correct + band_correct
     return reduce_bands(nll, correct, label, plan, ignore_index,
                         avg_non_ignore, loss_weight)
+
+
+def resize_cross_entropy_of(loss: nn.Module) -> Callable[..., Tuple[Tensor,
+                                                                Tensor]]:
+    """The chunked loss a loss term computes with: its own
+    ``resize_cross_entropy`` method (the accelerator's
+    :class:`~dpt_mm.accel.FusedCrossEntropyLoss` has one), else
+    :func:`resize_cross_entropy`.
+
+    Args:
+        loss (nn.Module): A ``CrossEntropyLoss`` term of a decode head.
+
+    Returns:
+        callable: With :func:`resize_cross_entropy`'s arguments and
+        results.
+    """
+    return getattr(loss, 'resize_cross_entropy', resize_cross_entropy)
